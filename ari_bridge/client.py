@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import json
 import logging
@@ -74,7 +75,8 @@ class AriClient:
         self.base_url = base_url.rstrip("/")
         self.app = app
         self._api = self.base_url + "/ari"
-        self._auth = {"Authorization": aiohttp.BasicAuth(user, password).encode()}
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._auth = {"Authorization": f"Basic {token}"}
         self._session = session
         self._own_session = session is None
         self._request_timeout = request_timeout

@@ -26,6 +26,7 @@ from types import TracebackType
 from urllib.parse import parse_qsl
 
 from ari_bridge.errors import AgiError
+from dnc import mask_numbers_in_text
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,18 @@ class AgiProtocolError(Exception):
     """A FastAGI peer sent something that is not FastAGI (or too much of it)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class AgiRequest:
     """One AGI() call: its route, arguments, query parameters and the `agi_*` environment."""
 
     route: str
     args: tuple[str, ...]
     query: Mapping[str, str] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        args = tuple(mask_numbers_in_text(a) for a in self.args)
+        return f"AgiRequest(route={self.route!r}, args={args!r}, channel={self.channel!r})"
 
     @property
     def channel(self) -> str:
