@@ -29,13 +29,21 @@
 #   DIALER_AST_AGENTS_FILE  asterisk-conf/agents.list   agent endpoints
 #   DIALER_AST_ARI_USER     dialer
 #
-# The ARI (and AMI) password is generated per instance at the first `up` and kept
+# An instance remembers the settings of its last `up` (ROOT/srv/dialer/NAME/settings.env);
+# the environment overrides them. The ARI (and AMI) password is generated per instance at the first `up` and kept
 # in ROOT/srv/dialer/NAME/secrets/ari-password (mode 0600); `env` prints the path.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=${DIALER_AST_ROOT:-/var/lib/dialer/asterisk-root}
 NAME=${DIALER_AST_NAME:-dev}
+# an instance keeps the settings of its last `up`: later verbs need only the name
+SETTINGS=$ROOT/srv/dialer/$NAME/settings.env
+if [ -f "$SETTINGS" ]; then
+  while IFS='=' read -r key value; do
+    [[ $key =~ ^DIALER_AST_[A-Z_]+$ ]] && [ -z "${!key:-}" ] && export "$key=$value"
+  done <"$SETTINGS"
+fi
 BIND=${DIALER_AST_BIND:-127.0.0.1}
 HTTP_PORT=${DIALER_AST_HTTP_PORT:-28088}
 SIP_PORT=${DIALER_AST_SIP_PORT:-25060}
@@ -155,6 +163,20 @@ install_config() {
   chroot "$ROOT" chown -R asterisk:asterisk "$INST_IN/etc" "$INST_IN/run" "$INST_IN/spool" \
     "$INST_IN/log" "$INST_IN/lib" "$INST_IN/cache"
   chmod 750 "$INST/etc"
+  cat >"$SETTINGS" <<EOF
+DIALER_AST_BIND=$BIND
+DIALER_AST_HTTP_PORT=$HTTP_PORT
+DIALER_AST_SIP_PORT=$SIP_PORT
+DIALER_AST_AMI_PORT=$AMI_PORT
+DIALER_AST_RTP_START=$RTP_START
+DIALER_AST_RTP_END=$RTP_END
+DIALER_AST_HTTP_SESSIONS=$HTTP_SESSIONS
+DIALER_AST_TRUNK=$TRUNK
+DIALER_AST_TRUNK_CONTACT=$TRUNK_CONTACT
+DIALER_AST_AGI=$AGI_ADDR
+DIALER_AST_ARI_USER=$ARI_USER
+DIALER_AST_BLOCKED_PROMPT=$BLOCKED_PROMPT
+EOF
   cat >"$INST/instance.env" <<EOF
 DIALER_AST_NAME=$NAME
 DIALER_ARI_URL=http://$BIND:$HTTP_PORT

@@ -48,6 +48,25 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def free_udp_block(size: int = 4) -> int:
+    """The first of `size` consecutive free UDP ports on 127.0.0.1 (for SIPp's -mp)."""
+    for _ in range(50):
+        base = free_port(socket.SOCK_DGRAM) & ~1
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise RigError("no block of free UDP ports found")
+
+
 def _run(args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
     proc = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
@@ -323,14 +342,14 @@ def _scenario(template: Path, out: Path, values: dict[str, str]) -> Path:
     return out
 
 
-def start_customers(port: int, workdir: Path, media_port: int = 40000) -> SippProcess:
+def start_customers(port: int, workdir: Path, media_port: int | None = None) -> SippProcess:
     """SIPp customers (UAS) on 127.0.0.1:`port`; behaviour by first dialled digit."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = _scenario(SIPP_DIR / "customers.xml", workdir / "customers.xml",
                          {"MEDIA": str(MEDIA_DIR)})
     proc = SippProcess("customers", workdir)
     return proc.start(["-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port),
-                       "-mi", "127.0.0.1", "-mp", str(media_port)])
+                       "-mi", "127.0.0.1", "-mp", str(media_port or free_udp_block())])
 
 
 def _load_mkpcap():  # type: ignore[no-untyped-def]
@@ -365,7 +384,7 @@ def agent_script_segments(dtmf: Sequence[tuple[float, str]], tail_s: float = 2.0
 
 
 def start_agent(agent_id: str, pin: str, asterisk_sip_port: int, workdir: Path, *,
-                dtmf: Sequence[tuple[float, str]] = (), media_port: int = 50000,
+                dtmf: Sequence[tuple[float, str]] = (), media_port: int | None = None,
                 max_loops: int = 10) -> SippProcess:
     """An agent phone that logs in as `agent_id`/`pin` and presses each DTMF code at its
     time (seconds after the login call is answered), keeping RTP flowing throughout."""
@@ -384,7 +403,8 @@ def start_agent(agent_id: str, pin: str, asterisk_sip_port: int, workdir: Path, 
     return proc.start([f"127.0.0.1:{asterisk_sip_port}", "-sf", str(scenario),
                        "-inf", str(csv_file), "-i", "127.0.0.1",
                        "-p", str(free_port(socket.SOCK_DGRAM)),
-                       "-mi", "127.0.0.1", "-mp", str(media_port), "-m", "1", "-l", "1"])
+                       "-mi", "127.0.0.1", "-mp", str(media_port or free_udp_block()),
+                       "-m", "1", "-l", "1"])
 
 
 # -- demo peers (make demo) -------------------------------------------------------------

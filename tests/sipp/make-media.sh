@@ -9,7 +9,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=${DIALER_AST_ROOT:-/var/lib/dialer/asterisk-root}
 MEDIA=${DIALER_MEDIA_DIR:-/var/lib/dialer/media}
-VERSION=3   # bump when the media below change
+VERSION=4   # bump when the media below change
 [ "$(cat "$MEDIA/.version" 2>/dev/null)" = "$VERSION" ] && exit 0
 [ -x "$ROOT/usr/bin/espeak-ng" ] || { echo "make-media: no espeak-ng in $ROOT (run local-asterisk.sh build)" >&2; exit 1; }
 tmp=$(mktemp -d "$MEDIA.XXXXXX")
@@ -33,8 +33,9 @@ cd "$tmp"
 # human: a short "Hello?" then silence (AMD says HUMAN after ~0.8 s of it), then talk ~30 s
 $P -o human.pcap sil:400 audio:hello.ul sil:2500 audio:talk.ul sil:1500 audio:talk.ul sil:1500 \
    audio:talk.ul sil:1500 audio:talk.ul sil:1500 audio:talk.ul sil:3000
-# opt-out: like a human, presses 9 about 8 s after answer, keeps talking
-$P -o optout.pcap sil:400 audio:hello.ul sil:2500 audio:talk.ul sil:500 dtmf:9:200 sil:1000 \
+# opt-out: like a human ("Hello?", silence: AMD says HUMAN), presses 9 about 4 s after
+# answer, then keeps talking
+$P -o optout.pcap sil:400 audio:hello.ul sil:3000 dtmf:9:200 sil:1000 audio:talk.ul sil:500 \
    audio:talk.ul sil:3000
 # answering machine: a 12 s greeting, the beep, then silence (recording)
 $P -o machine.pcap sil:300 audio:vm.ul sil:300 tone:1000:500 sil:10000
