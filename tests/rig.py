@@ -8,7 +8,8 @@ and `make demo`. As a script it starts and stops the demo's peers:
 
 SIPp customers pick their behaviour from the first digit of the dialled user part
 (tests/sipp/README.md); agent phones log in with `*55<id>*<pin>` and send DTMF codes
-at the times given when they start.
+at the times given when they start. The demo's agents dial again until their login
+reaches the application (it may connect after them).
 """
 
 from __future__ import annotations
@@ -360,17 +361,19 @@ def _load_mkpcap():  # type: ignore[no-untyped-def]
     return module
 
 
-def agent_script_segments(dtmf: Sequence[tuple[float, str]], tail_s: float = 2.0) -> list[str]:
-    """mkpcap segments: speech, then each DTMF code at its time (s after answer)."""
+def agent_script_segments(dtmf: Sequence[tuple[float, str]], tail_s: float = 2.0,
+                          speech: Path | None = MEDIA_DIR / "agent.ul") -> list[str]:
+    """mkpcap segments: speech (if it ends before the first code), then each DTMF code
+    at its time (s after answer), then `tail_s` of silence."""
     segments = []
     now_ms = 0
-    agent = MEDIA_DIR / "agent.ul"
-    speech_ms = agent.stat().st_size // 8
     schedule = sorted(dtmf)
-    first_ms = int(schedule[0][0] * 1000) if schedule else int(tail_s * 1000) + speech_ms
-    if first_ms > speech_ms + 200:
-        segments.append(f"audio:{agent}")
-        now_ms = speech_ms
+    if speech is not None:
+        speech_ms = speech.stat().st_size // 8          # 8 kHz, one byte a sample
+        first_ms = int(schedule[0][0] * 1000) if schedule else speech_ms + 1000
+        if first_ms > speech_ms + 200:
+            segments.append(f"audio:{speech}")
+            now_ms = speech_ms
     for at_s, code in schedule:
         at_ms = int(at_s * 1000)
         if at_ms > now_ms:
@@ -385,9 +388,12 @@ def agent_script_segments(dtmf: Sequence[tuple[float, str]], tail_s: float = 2.0
 
 def start_agent(agent_id: str, pin: str, asterisk_sip_port: int, workdir: Path, *,
                 dtmf: Sequence[tuple[float, str]] = (), media_port: int | None = None,
-                max_loops: int = 10) -> SippProcess:
+                max_loops: int = 10, relogin: bool = False) -> SippProcess:
     """An agent phone that logs in as `agent_id`/`pin` and presses each DTMF code at its
-    time (seconds after the login call is answered), keeping RTP flowing throughout."""
+    time (seconds after the login call is answered), keeping RTP flowing throughout.
+
+    With `relogin` the phone dials again (every 2 s at most) whenever its call ends,
+    e.g. because the application was not connected yet (`Stasis()` then fails)."""
     workdir.mkdir(parents=True, exist_ok=True)
     mkpcap = _load_mkpcap()
     pcap = workdir / f"agent-{agent_id}.pcap"
@@ -404,7 +410,7 @@ def start_agent(agent_id: str, pin: str, asterisk_sip_port: int, workdir: Path, 
                        "-inf", str(csv_file), "-i", "127.0.0.1",
                        "-p", str(free_port(socket.SOCK_DGRAM)),
                        "-mi", "127.0.0.1", "-mp", str(media_port or free_udp_block()),
-                       "-m", "1", "-l", "1"])
+                       "-l", "1", *(["-r", "1", "-rp", "2000"] if relogin else ["-m", "1"])])
 
 
 # -- demo peers (make demo) -------------------------------------------------------------
@@ -428,7 +434,7 @@ def _peers_main(args: argparse.Namespace) -> int:
     for i in range(args.agents):
         agent_id = str(8001 + i)
         procs.append(start_agent(agent_id, "1234", instance.sip_port, workdir,
-                                 max_loops=args.agent_loops))
+                                 max_loops=args.agent_loops, relogin=True))
     state.write_text(json.dumps([{"name": p.name, "pid": p.pid} for p in procs]))
     print(f"rig: SIPp customers on 127.0.0.1:{instance.trunk_port}, "
           f"{args.agents} agent(s) logging in to 127.0.0.1:{instance.sip_port}; logs in {workdir}")
