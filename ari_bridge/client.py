@@ -10,7 +10,7 @@ import logging
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -115,7 +115,7 @@ class AriClient:
             log.info("ari[%s]: %s -> %s", self.app, self._state.value, state.value)
             self._state = state
 
-    async def __aenter__(self) -> AriClient:
+    async def __aenter__(self) -> Self:
         if self._state is not ClientState.NEW:
             raise AriError("an AriClient can be entered only once")
         self._set_state(ClientState.CONNECTING)
@@ -138,9 +138,9 @@ class AriClient:
         """Wait until the events WebSocket is up; AriConnectionLost after `timeout` s."""
         waiter = asyncio.ensure_future(self._connected.wait())
         try:
-            pending = {waiter}
+            pending: set[asyncio.Future[Any]] = {waiter}
             if self._runner is not None:
-                pending.add(self._runner)  # type: ignore[arg-type]
+                pending.add(self._runner)
             done, _ = await asyncio.wait(pending, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:

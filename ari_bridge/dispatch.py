@@ -15,7 +15,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from ari_bridge.events import ChannelDtmfReceived, Event
 
@@ -130,7 +130,7 @@ class Subscription:
                 if isinstance(event, kind) and (where is None or where(event)):
                     return event
 
-    def __aiter__(self) -> Subscription:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Event:
@@ -139,7 +139,7 @@ class Subscription:
         except SubscriptionClosed:
             raise StopAsyncIteration from None
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

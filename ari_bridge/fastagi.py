@@ -23,6 +23,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Self
 from urllib.parse import parse_qsl
 
 from ari_bridge.errors import AgiError
@@ -155,7 +156,7 @@ class FastAgiServer:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> FastAgiServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -231,7 +231,7 @@ class SipMessage:
         return int(parts[1]) if parts[0].startswith("SIP/") else 0
 
 
-_MSG_SEPARATOR = re.compile(r"^-{20,} .*$", re.M)
+_MSG_SEPARATOR = re.compile(r"^-{20,} .*$", re.MULTILINE)
 
 
 def parse_message_log(text: str) -> list[SipMessage]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+
 @dataclass
 class SeenRequest:
     """A REST request the fake server received."""

@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import pytest
+from fake_ari import FakeAri, SeenRequest
 
 from ari_bridge import (
     AriClient,
@@ -21,8 +22,6 @@ from ari_bridge import (
     Disconnected,
     StasisStart,
 )
-
-from fake_ari import FakeAri, SeenRequest
 
 SECRET = "s3cret-Pa55"
 
