@@ -27,6 +27,9 @@ Decisions the engine relies on:
 - The client reconnects by itself (capped exponential backoff, full jitter), then
   re-sets the filter and re-subscribes endpoint sources; `Connected.reconnected` and
   `.asterisk_restarted` tell the engine to reconcile with `list_channels()`.
+- A channel that entered the application through `Stasis()` ends with `StasisEnd`;
+  its `ChannelDestroyed` (with the cause) arrives only if the application is also
+  subscribed to `channel:<id>` (`subscribe_source`), as the outbound flow above is.
 - Bridges are `mixing,dtmf_events` (`MIXING_BRIDGE`): plain mixing may go native RTP
   and then no DTMF events arrive. Channel ids must be fixed-length (UUIDs).
 - `FastAgiServer` (fastagi.py) answers dialplan `AGI(agi://host:port/<route>,…)` calls
