@@ -3,6 +3,8 @@
 Every store-backed test takes `db_url`, which runs it twice: once on a fresh SQLite
 file and once on a fresh PostgreSQL database (`postgres` marker). The PostgreSQL
 server is `DIALER_TEST_PG_URL` (default: postgres@127.0.0.1:5432, trust auth).
+The `asterisk`, `sipp_customers` and `sipp_agents` fixtures run the local Asterisk and
+SIPp peers (tests/rig.py).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import rig
 
 PG_ADMIN_DSN = os.environ.get("DIALER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 MQTT_URL = os.environ.get("DIALER_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
@@ -62,3 +66,51 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def mqtt_url() -> str:
     """The MQTT broker the `mqtt`-marked tests use."""
     return MQTT_URL
+
+
+# -- the local Asterisk and SIPp (tests marked `asterisk`; helpers in tests/rig.py) --------
+
+
+@pytest.fixture(scope="session")
+def asterisk() -> Iterator[rig.AsteriskInstance]:
+    """A test instance of the local Asterisk 22 on free ports, for the whole session.
+
+    Built and started by asterisk-conf/local-asterisk.sh (instance `pytest-<pid>`); if it
+    cannot start, the tests that need it fail with the script's output. Its trunk sends
+    calls to `asterisk.trunk_port`, where the `sipp_customers` fixture listens.
+    """
+    instance = rig.start_test_instance()
+    try:
+        yield instance
+    finally:
+        instance.stop(remove=True)
+
+
+@pytest.fixture(scope="session")
+def sipp_customers(asterisk: rig.AsteriskInstance,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.SippProcess]:
+    """SIPp customers behind the test instance's trunk (behaviour by first digit)."""
+    proc = rig.start_customers(asterisk.trunk_port, tmp_path_factory.mktemp("sipp-customers"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def sipp_agents(asterisk: rig.AsteriskInstance,
+                tmp_path: Path) -> Iterator[Callable[..., rig.SippProcess]]:
+    """Start agent phones: `sipp_agents("8001", "1234", dtmf=[(5.0, "*9")])`; stopped after."""
+    started: list[rig.SippProcess] = []
+
+    def start(agent_id: str, pin: str, **kwargs: Any) -> rig.SippProcess:
+        proc = rig.start_agent(agent_id, pin, asterisk.sip_port, tmp_path / f"agent-{agent_id}",
+                               **kwargs)
+        started.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            proc.stop()
