@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
         configure_logging(settings.log_level, show_numbers=settings.show_numbers)
         result = args.handler(args, settings)
-        if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
             result = asyncio.run(result)
     except ConfigError as exc:
         print(f"dialer: configuration error: {exc}", file=sys.stderr)
