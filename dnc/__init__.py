@@ -24,7 +24,7 @@ from dnc.model import (
     scope_keys,
 )
 from dnc.normalize import Normalized, RejectReason, is_known_region, normalize, time_zones
-from dnc.prefixset import PrefixSet
+from dnc.prefixset import PrefixSet, PrefixSetBuilder
 from dnc.registry import BatchOutcome, DncRegistry, Listing, utc_now
 from dnc.schema import create_schema, dnc_changes, dnc_entries, dnc_state, metadata
 from dnc.service import Dnc, Subscriber, load_index
@@ -55,6 +55,7 @@ __all__ = [  # noqa: RUF022
     "NumberHasher",
     "Op",
     "PrefixSet",
+    "PrefixSetBuilder",
     "Refusal",
     "RefuseOutcome",
     "RejectReason",

@@ -1,15 +1,19 @@
 """Streamed imports of registry lists: one number per line, or one column of a CSV file.
 
-Lines are read, normalised and hashed in batches; each batch is one transaction (one
-DNC version). Memory stays bounded whatever the file size. A bad line is reported with
+Lines are read, normalised and hashed in batches (in worker processes if asked); each
+batch is one transaction (one DNC version). Memory stays bounded whatever the file size. A bad line is reported with
 its line number and reason and skipped; every good line is kept. Re-importing the same
 file changes nothing (already-listed numbers are counted, not added twice).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -137,44 +141,84 @@ def _checked(line: int, text: str) -> tuple[int, str] | Rejection:
     return line, text
 
 
+def prepare(rows: list[tuple[int, str] | Rejection], region: str | None,
+            hasher: NumberHasher) -> tuple[list[bytes], list[Rejection]]:
+    """Normalise and hash a chunk of rows: the digests of the good ones, and the
+    rejections in line order. Pure, so it can run in a worker process."""
+    digests: list[bytes] = []
+    rejected: list[Rejection] = []
+    for row in rows:
+        if isinstance(row, Rejection):
+            rejected.append(row)
+            continue
+        line, text = row
+        number = normalize(text, region)
+        if number.e164 is not None:
+            digests.append(hasher.digest(number.e164))
+        else:
+            rejected.append(Rejection(line, number.reason or RejectReason.INVALID))
+    return digests, rejected
+
+
+def _chunks(rows: Iterable[tuple[int, str] | Rejection],
+            size: int) -> Iterator[list[tuple[int, str] | Rejection]]:
+    chunk: list[tuple[int, str] | Rejection] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 async def import_numbers(registry: DncRegistry, hasher: NumberHasher,
                          rows: Iterable[tuple[int, str] | Rejection], *, region: str | None,
                          key: ScopeKey, source: Source = Source.IMPORT,
                          reason: str | None = None, actor: str | None = None,
                          expires_at: datetime | None = None, batch_size: int = DEFAULT_BATCH,
+                         workers: int = 0,
                          on_rejected: Callable[[Rejection], None] | None = None,
                          on_batch: Callable[[ImportReport], None] | None = None) -> ImportReport:
-    """Normalise, hash and list every good row in batches; report each bad one."""
-    report = ImportReport()
-    batch: list[bytes] = []
+    """List every good row, `batch_size` lines per transaction; report each bad one.
 
-    async def flush() -> None:
-        outcome = await registry.add_many(batch, key=key, source=source, reason=reason,
-                                          actor=actor, expires_at=expires_at)
-        report.added += len(outcome.changes)
-        report.already_listed += outcome.already_listed
-        if outcome.version is not None:
-            report.first_version = report.first_version or outcome.version
-            report.last_version = outcome.version
-        batch.clear()
+    With `workers` > 0, normalising and hashing run in that many processes while this
+    one writes; at most two chunks per worker are in flight, so memory stays bounded.
+    """
+    report = ImportReport()
+
+    async def store(lines: int, digests: list[bytes], rejected: list[Rejection]) -> None:
+        report.lines += lines
+        report.valid += len(digests)
+        report.rejected += len(rejected)
+        if on_rejected is not None:
+            for rejection in rejected:
+                on_rejected(rejection)
+        if digests:
+            outcome = await registry.add_many(digests, key=key, source=source, reason=reason,
+                                              actor=actor, expires_at=expires_at)
+            report.added += len(outcome.changes)
+            report.already_listed += outcome.already_listed
+            if outcome.version is not None:
+                report.first_version = report.first_version or outcome.version
+                report.last_version = outcome.version
         if on_batch is not None:
             on_batch(report)
 
-    for row in rows:
-        report.lines += 1
-        if not isinstance(row, Rejection):
-            line, text = row
-            number = normalize(text, region)
-            if number.e164 is not None:
-                report.valid += 1
-                batch.append(hasher.digest(number.e164))
-                if len(batch) >= batch_size:
-                    await flush()
-                continue
-            row = Rejection(line, number.reason or RejectReason.INVALID)
-        report.rejected += 1
-        if on_rejected is not None:
-            on_rejected(row)
-    if batch:
-        await flush()
+    if workers <= 0:
+        for chunk in _chunks(rows, batch_size):
+            await store(len(chunk), *prepare(chunk, region, hasher))
+        return report
+    loop = asyncio.get_running_loop()
+    in_flight: deque[tuple[int, asyncio.Future[tuple[list[bytes], list[Rejection]]]]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for chunk in _chunks(rows, batch_size):
+            in_flight.append((len(chunk), loop.run_in_executor(pool, prepare, chunk, region,
+                                                               hasher)))
+            if len(in_flight) >= 2 * workers:
+                lines, future = in_flight.popleft()
+                await store(lines, *await future)
+        while in_flight:
+            lines, future = in_flight.popleft()
+            await store(lines, *await future)
     return report

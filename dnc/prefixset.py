@@ -45,23 +45,12 @@ class PrefixSet:
         self._expiry: dict[int, float] = {}  # members that stop counting at this time
 
     @classmethod
-    def build(cls, chunks: Iterable[npt.ArrayLike]) -> PrefixSet:
-        """A set of permanent members from chunks of keys, in little more than 8 bytes a key."""
-        pieces: list[list[U64Array]] = [[] for _ in range(BUCKETS)]
+    def build(cls, chunks: Iterable[npt.ArrayLike], expected: int | None = None) -> PrefixSet:
+        """A set of permanent members from chunks of keys (see `PrefixSetBuilder`)."""
+        builder = PrefixSetBuilder(expected)
         for chunk in chunks:
-            keys = np.sort(np.asarray(chunk, dtype=np.uint64))
-            bounds = _bucket_bounds(keys)
-            for b in range(BUCKETS):
-                lo, hi = bounds[b], bounds[b + 1]
-                if hi > lo:
-                    pieces[b].append(keys[lo:hi].copy())
-            del keys
-        out = cls()
-        for b in range(BUCKETS):
-            if pieces[b]:
-                out._buckets[b] = np.unique(np.concatenate(pieces[b]))
-                pieces[b] = []
-        return out
+            builder.add(chunk)
+        return builder.finish()
 
     def __len__(self) -> int:
         """Members, expired ones included until the next compaction."""
@@ -91,10 +80,18 @@ class PrefixSet:
 
     def contains(self, key: int, now: float) -> bool:
         """True if `key` is a member that has not expired at `now` (epoch seconds)."""
-        if not self._is_member(key):
-            return False
-        expires = self._expiry.get(key) if self._expiry else None
-        return expires is None or expires > now
+        if key not in self._added:
+            if key in self._removed:
+                return False
+            arr = self._buckets[key >> _SHIFT]
+            x = np.uint64(key)
+            i = arr.searchsorted(x)
+            if i == arr.size or arr[i] != x:
+                return False
+        if self._expiry:
+            expires = self._expiry.get(key)
+            return expires is None or expires > now
+        return True
 
     def contains_many(self, keys: npt.ArrayLike, now: float) -> npt.NDArray[np.bool_]:
         """Vectorised `contains` over an array of keys."""
@@ -202,6 +199,49 @@ class PrefixSet:
             if r.size:
                 self._removed.difference_update(r.tolist())
             yield
+
+
+class PrefixSetBuilder:
+    """Builds a PrefixSet from chunks of keys in little more than 8 bytes a key.
+
+    Each chunk is scattered into its buckets, which `finish` sorts in place. With
+    `expected` (the number of keys, if known) the buckets are sized once up front, which
+    keeps the heap unfragmented; without it they grow as needed. Capacity never written
+    costs address space, not memory.
+    """
+
+    def __init__(self, expected: int | None = None) -> None:
+        capacity = int(expected * 1.02 / BUCKETS) + 1024 if expected else 1024
+        self._store = [np.empty(capacity, dtype=np.uint64) for _ in range(BUCKETS)]
+        self._fill = [0] * BUCKETS
+
+    def add(self, chunk: npt.ArrayLike) -> None:
+        """Scatter a chunk of keys into the buckets."""
+        keys = np.asarray(chunk, dtype=np.uint64)
+        ids = (keys >> np.uint64(_SHIFT)).astype(np.uint8)
+        grouped = keys[np.argsort(ids, kind="stable")]
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=BUCKETS))))
+        for b in np.flatnonzero(bounds[1:] - bounds[:-1]).tolist():
+            lo, hi = int(bounds[b]), int(bounds[b + 1])
+            start, end = self._fill[b], self._fill[b] + hi - lo
+            if end > self._store[b].size:
+                grown = np.empty(max(end, self._store[b].size * 5 // 4), dtype=np.uint64)
+                grown[:start] = self._store[b][:start]
+                self._store[b] = grown
+            self._store[b][start:end] = grouped[lo:hi]
+            self._fill[b] = end
+
+    def finish(self) -> PrefixSet:
+        """Sort each bucket in place and hand them over; the builder is empty after."""
+        out = PrefixSet()
+        for b in range(BUCKETS):
+            arr = self._store[b][:self._fill[b]]
+            arr.sort()
+            if arr.size > 1 and not (arr[1:] != arr[:-1]).all():
+                arr = np.unique(arr)
+            out._buckets[b] = arr if arr.size else _EMPTY
+            self._store[b], self._fill[b] = _EMPTY, 0
+        return out
 
 
 def _merge(arr: U64Array, adds: U64Array, removes: U64Array) -> U64Array:

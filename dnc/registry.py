@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -260,6 +262,30 @@ class DncRegistry:
         if key is not None:
             query = query.where(dnc_entries.c.scope == key.scope.value,
                                 dnc_entries.c.scope_ref == key.ref)
+        async with self._connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=STREAM_CHUNK))
+            async for rows in result.partitions(STREAM_CHUNK):
+                yield [ActiveEntry(r.hash, ScopeKey(Scope(r.scope), r.scope_ref), r.expires_at)
+                       for r in rows]
+
+    async def permanent_prefixes(self, key: ScopeKey) -> AsyncIterator[npt.NDArray[np.uint64]]:
+        """The 64-bit index keys of the entries in one scope that never expire, in chunks
+        (what the index loader reads: 8 bytes a row, no per-row objects kept)."""
+        query = (select(func.substr(dnc_entries.c.hash, 1, 8))
+                 .where(dnc_entries.c.scope == key.scope.value, dnc_entries.c.scope_ref == key.ref,
+                        dnc_entries.c.removed_at.is_(None), dnc_entries.c.expires_at.is_(None)))
+        async with self._connect() as conn:
+            result = await conn.stream_scalars(query.execution_options(yield_per=STREAM_CHUNK))
+            async for heads in result.partitions(STREAM_CHUNK):
+                yield np.frombuffer(b"".join(heads), dtype=">u8").astype(np.uint64)
+
+    async def expiring_entries(self, now: datetime | None = None) -> AsyncIterator[
+            list[ActiveEntry]]:
+        """The active entries that have an expiry still to come, in chunks."""
+        now = now or self._clock()
+        query = (select(dnc_entries.c.hash, dnc_entries.c.scope, dnc_entries.c.scope_ref,
+                        dnc_entries.c.expires_at)
+                 .where(dnc_entries.c.removed_at.is_(None), dnc_entries.c.expires_at > now))
         async with self._connect() as conn:
             result = await conn.stream(query.execution_options(yield_per=STREAM_CHUNK))
             async for rows in result.partitions(STREAM_CHUNK):

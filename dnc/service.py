@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +31,7 @@ from dnc.model import (
     digest_prefix,
 )
 from dnc.normalize import RejectReason, normalize
-from dnc.prefixset import PrefixSet
+from dnc.prefixset import PrefixSet, PrefixSetBuilder
 from dnc.registry import Clock, DncRegistry, utc_now
 
 log = logging.getLogger(__name__)
@@ -44,33 +42,26 @@ SUBSCRIBER_TIMEOUT = 5.0
 
 
 async def load_index(registry: DncRegistry, now: datetime) -> DncIndex:
-    """Build the index from the store's active entries, then catch up on the journal."""
+    """Build the index from the store's active entries, then catch up on the journal.
+
+    Memory stays near 8 bytes an entry: the counts size the buckets up front and each
+    chunk of prefixes read from the store is scattered into them at once.
+    """
     version = await registry.current_version()
-    chunks: dict[ScopeKey, deque[npt.NDArray[np.uint64]]] = {}
-    timed: list[tuple[ScopeKey, int, float]] = []
-    async for entries in registry.active_entries(now):
-        buffers: dict[ScopeKey, bytearray] = {}
+    sets: dict[ScopeKey, PrefixSet] = {}
+    for key, count in (await registry.count_active()).items():
+        builder = PrefixSetBuilder(count)
+        async for prefixes in registry.permanent_prefixes(key):
+            builder.add(prefixes)
+        sets[key] = builder.finish()
+    async for entries in registry.expiring_entries(now):
         for entry in entries:
-            if entry.expires_at is None:
-                buffers.setdefault(entry.key, bytearray()).extend(entry.digest[:8])
-            else:
-                timed.append((entry.key, digest_prefix(entry.digest),
-                              entry.expires_at.timestamp()))
-        for key, buf in buffers.items():
-            part = np.frombuffer(bytes(buf), dtype=">u8").astype(np.uint64)
-            chunks.setdefault(key, deque()).append(part)
-    sets = {key: PrefixSet.build(_consume(parts)) for key, parts in chunks.items()}
-    for key, prefix, expires in timed:
-        sets.setdefault(key, PrefixSet()).add(prefix, expires)
-    index = DncIndex(version, sets)
+            members = sets.setdefault(entry.key, PrefixSet())
+            members.add(digest_prefix(entry.digest), entry.expires_at.timestamp()
+                        if entry.expires_at is not None else None)
+    index = DncIndex(version, {key: s for key, s in sets.items() if len(s)})
     await index.catch_up(registry.changes_since)
     return index
-
-
-def _consume(parts: deque[npt.NDArray[np.uint64]]) -> Iterator[npt.NDArray[np.uint64]]:
-    """Hand chunks over one by one, so each is freed once the builder has split it."""
-    while parts:
-        yield parts.popleft()
 
 
 class Dnc:

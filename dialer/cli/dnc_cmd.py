@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,6 +49,7 @@ from dnc import (
 
 DEFAULT_REGION = "CN"
 SHOW_REJECTED = 20
+DEFAULT_WORKERS = max(0, min(4, (os.cpu_count() or 1) - 1))
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -93,6 +95,9 @@ def register(sub: Any) -> None:
     imp.add_argument("--reason", help="recorded on every entry (default: 'import FILENAME')")
     imp.add_argument("--by", dest="actor", help="who imports it (default: the OS user)")
     imp.add_argument("--batch-size", type=int, default=5000, help="lines per transaction")
+    imp.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                     help="processes that normalise and hash while this one writes "
+                          f"(default {DEFAULT_WORKERS}; 0: none)")
     imp.add_argument("--show-rejected", type=int, default=SHOW_REJECTED, metavar="N",
                      help=f"print the first N rejected lines (default {SHOW_REJECTED})")
     imp.add_argument("--report", type=Path,
@@ -250,7 +255,8 @@ async def import_file(args: argparse.Namespace, settings: Settings) -> int:
                     registry, hasher, source, region=args.region, key=_key(args),
                     source=Source(args.source),
                     reason=args.reason or f"import {args.file.name}", actor=_actor(args),
-                    batch_size=args.batch_size, on_rejected=rejected.add,
+                    batch_size=args.batch_size, workers=args.workers,
+                    on_rejected=rejected.add,
                     on_batch=lambda _: progress.update(task, completed=source.bytes_read))
             finally:
                 rejected.close()

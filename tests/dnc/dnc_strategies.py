@@ -21,6 +21,7 @@ def valid_numbers(draw: st.DrawFn, regions: list[str] = REGIONS) -> PhoneNumber:
     kind = draw(st.sampled_from([PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE]))
     example = phonenumbers.example_number_for_type(region, kind)
     assume(example is not None)
+    assert example is not None
     national = str(example.national_number)
     tail = draw(st.text("0123456789", min_size=4, max_size=4))
     lead = "0" * (example.number_of_leading_zeros or 0) if example.italian_leading_zero else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,8 +34,8 @@ GOOD = st.from_regex(r"1(3[0-9]|5[0-35-9]|8[0-9])[0-9]{8}", fullmatch=True)
 BAD = st.sampled_from(["", "abc", "12", "+999 1234567", "138 1234 5678 999999", "n/a"])
 
 
-async def run_import(registry: DncRegistry, hasher: NumberHasher, path: Path, **kw) -> tuple[
-        ImportReport, list[Rejection]]:  # type: ignore[no-untyped-def]
+async def run_import(registry: DncRegistry, hasher: NumberHasher, path: Path,
+                     **kw: Any) -> tuple[ImportReport, list[Rejection]]:
     rejected: list[Rejection] = []
     column = kw.pop("column", None)
     kw.setdefault("region", "CN")
@@ -166,3 +167,17 @@ def test_bad_lines_never_cost_a_good_one(sqlite_url: str, hasher: NumberHasher,
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+async def test_worker_processes_give_the_same_result(engine: AsyncEngine, hasher: NumberHasher,
+                                                     tmp_path: Path) -> None:
+    path = tmp_path / "list.txt"
+    lines = [f"150{i:08d}" if i % 7 else "bad" for i in range(1, 400)]
+    path.write_text("\n".join(lines) + "\n")
+    registry = DncRegistry(engine)
+    report, rejected = await run_import(registry, hasher, path, batch_size=25, workers=2)
+    assert [r.line for r in rejected] == [i for i in range(1, 400) if i % 7 == 0]
+    assert (report.lines, report.added, report.rejected) == (399, 342, 57)
+    assert report.last_version == 16
+    again, _ = await run_import(registry, hasher, path, batch_size=25)
+    assert (again.added, again.already_listed) == (0, 342)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dnc import GLOBAL, Change, DncIndex, DncUnavailable, Op, Scope, ScopeKey, Source
-from dnc.index import SMALL_BATCH
+from dnc.index import SMALL_BATCH, ChangeSource
 
 TENANT = ScopeKey(Scope.TENANT, "t1")
 CAMPAIGN = ScopeKey(Scope.CAMPAIGN, "c1")
@@ -33,7 +33,7 @@ def remove(version: int, i: int, key: ScopeKey = GLOBAL) -> Change:
     return Change(version, Op.REMOVE, digest(i), key)
 
 
-def source_of(changes: Sequence[Change], chunk: int = 3):
+def source_of(changes: Sequence[Change], chunk: int = 3) -> ChangeSource:
     async def source(after: int) -> AsyncIterator[list[Change]]:
         todo = [c for c in changes if c.version > after]
         for start in range(0, len(todo), chunk):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,7 +46,8 @@ class Model:
 
 @settings(max_examples=300)
 @given(initial=st.lists(KEYS, max_size=20), ops=OPS, now=st.integers(0, 20))
-def test_prefixset_matches_a_python_model(initial: list[int], ops: list, now: int) -> None:
+def test_prefixset_matches_a_python_model(initial: list[int], ops: list[tuple[Any, Any, Any]],
+                                          now: int) -> None:
     pset = PrefixSet.build([np.array(initial, dtype=np.uint64)])
     model = Model()
     for key in initial:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import FakeClock
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.db import create_engine
@@ -33,7 +34,7 @@ NUMBER = "+8613812345678"
 TENANT = ScopeKey(Scope.TENANT, "t1")
 
 
-async def rows(engine: AsyncEngine, table) -> list:  # type: ignore[no-untyped-def]
+async def rows(engine: AsyncEngine, table: Table) -> list[Any]:
     async with engine.connect() as conn:
         return list((await conn.execute(select(table))).all())
 
