@@ -100,6 +100,11 @@ class Refusal:
     scope_ref: str
     source: Source
 
+    @property
+    def hash_hex(self) -> str:
+        """The keyed hash as hex, as events carry it."""
+        return self.digest.hex()
+
 
 @dataclass(frozen=True, slots=True)
 class RefuseOutcome:

@@ -6,6 +6,9 @@
 - `dnc_changes`: the append-only journal (audit trail, and how nodes catch up: every
   change with version > v). One version may cover several changes (an import batch).
 
+These tables are kept (R17): no retention purge may touch them; removal is only ever
+`DncRegistry.remove`, which needs a reason and is journaled.
+
 Writers bump `dnc_state.version` first in their transaction; its row lock orders them,
 so versions become visible in commit order and committed versions have no gaps.
 """

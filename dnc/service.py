@@ -146,7 +146,13 @@ class Dnc:
                      reason: str | None = None, scope: Scope | str = Scope.GLOBAL,
                      scope_ref: str | None = None, expires_at: datetime | None = None,
                      actor: str | None = None) -> RefuseOutcome:
-        """Put a number on the list now: commit, index, then tell subscribers. Idempotent."""
+        """Put a number on the list now: commit, index, then tell subscribers.
+
+        Idempotent: if an entry in that scope already covers the number (no expiry, or
+        one no earlier than `expires_at`), nothing is written, nobody is told, and the
+        outcome carries the existing entry's version with `changed=False`. A later
+        expiry extends the entry (a new version, subscribers told).
+        """
         digest, masked = self._digest(number)
         outcome = await self.refuse_digest(digest, source, evidence=evidence, reason=reason,
                                            scope=scope, scope_ref=scope_ref,

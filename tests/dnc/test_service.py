@@ -70,6 +70,7 @@ async def test_subscribers_hear_after_commit_and_index(open_node: NodeFactory,
     await node.refuse(NUMBER, "agent")                    # idempotent: nobody is told twice
     assert heard == [(Refusal(hasher.digest(NUMBER), 1, Scope.GLOBAL, "", Source.AGENT),
                       True, True)]
+    assert heard[0][0].hash_hex == hasher.digest(NUMBER).hex()
     unsubscribe()
     await node.refuse("+8613912345678", "agent")
     assert len(heard) == 1
@@ -209,3 +210,42 @@ async def test_compaction_keeps_answers(open_node: NodeFactory, clock: FakeClock
     await node.compact()
     assert [node.check(n).status for n in numbers] == before
     assert node.index.scopes() == {GLOBAL: 20}
+
+
+async def test_check_fresh_syncs_first(open_node: NodeFactory) -> None:
+    a, b = await open_node(), await open_node()
+    await a.refuse(NUMBER, Source.SPEECH)
+    result = await b.check_fresh(FORMS[1])
+    assert result.status is CheckStatus.BLOCKED and result.version == 1
+    assert result.channel_variables() == {"DNC_RESULT": "blocked", "DNC_VERSION": "1",
+                                          "DNC_SCOPE": "global"}
+
+
+async def test_maintain_keeps_a_node_fresh_through_outages(
+        open_node: NodeFactory, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    a, b = await open_node(), await open_node()
+    real = b.registry.current_version
+    failures = 0
+
+    async def flaky() -> int:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise DncUnavailable("store down")
+        return await real()
+
+    monkeypatch.setattr(b.registry, "current_version", flaky)
+    await a.refuse(NUMBER, Source.AGENT)
+    with caplog.at_level(logging.ERROR, logger="dnc.service"):
+        task = asyncio.create_task(b.maintain(0.01))
+        try:
+            async with asyncio.timeout(5):
+                while b.version < 1:
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    assert failures == 2 and "DNC sync failed: store down" in caplog.text
+    assert not b.check(NUMBER).allowed
