@@ -9,12 +9,18 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from conftest import FakeClock, NodeFactory
+from dnc_strategies import REGIONS, base_forms, valid_numbers, written_form
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from phonenumbers import PhoneNumber
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.db import create_engine
 from dnc import (
     GLOBAL,
     CheckStatus,
+    Dnc,
     DncRegistry,
     DncUnavailable,
     InvalidNumber,
@@ -24,6 +30,7 @@ from dnc import (
     Scope,
     ScopeKey,
     Source,
+    create_schema,
     dnc_state,
     prefixes_of,
 )
@@ -249,3 +256,28 @@ async def test_maintain_keeps_a_node_fresh_through_outages(
                 await task
     assert failures == 2 and "DNC sync failed: store down" in caplog.text
     assert not b.check(NUMBER).allowed
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=valid_numbers(), default=st.sampled_from(REGIONS), data=st.data())
+def test_a_number_refused_in_one_form_is_blocked_in_every_other(
+        sqlite_url: str, hasher: NumberHasher, number: PhoneNumber, default: str,
+        data: st.DataObject) -> None:
+    forms = [data.draw(written_form(f)) for f in base_forms(number, default)]
+    refused_as = data.draw(st.sampled_from(forms))
+
+    async def scenario() -> None:
+        engine = create_engine(sqlite_url)
+        try:
+            await create_schema(engine)
+            node = await Dnc.open(engine, hasher, region=default)
+            await node.refuse(refused_as, Source.AGENT)
+            for form in forms:
+                assert node.check(form).status is CheckStatus.BLOCKED, (refused_as, form)
+            other = await Dnc.open(engine, hasher, region=default)   # and once loaded
+            assert all(not other.check(form).allowed for form in forms)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
