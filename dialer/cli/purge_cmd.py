@@ -9,14 +9,15 @@ from typing import Any
 from dialer.cli.store_args import actor_of, add_profiles_option, profiles_of
 from dialer.settings import Settings
 from dialer.store import Store
-from dialer.store.purge import DEFAULT_BATCH, Purger, PurgeReport
+from dialer.store.purge import Purger, PurgeReport
 
 
 def register(sub: Any) -> None:
     """Add the `purge` command."""
     purge = sub.add_parser("purge", help="delete or anonymise expired data (retention)")
     purge.add_argument("--dry-run", action="store_true", help="only count what would go")
-    purge.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    purge.add_argument("--batch-size", type=int, default=None,
+                       help="rows per transaction (default: sized to about 40 ms each)")
     purge.add_argument("--actor", help="who is doing this (for the audit log)")
     add_profiles_option(purge)
     purge.set_defaults(handler=run_purge)

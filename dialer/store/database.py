@@ -1,7 +1,14 @@
-"""The store's handle on its engine: transactions whose failures name their cause."""
+"""The store's handle on its engine: transactions whose failures name their cause.
+
+On SQLite, writers of one process also queue on an asyncio lock (first come, first
+served) before taking the database's write lock: SQLite's own busy handler polls, so
+a waiting writer (an attempt before its originate) could otherwise keep missing the
+short gaps between a purge's batches.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,16 +17,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.db import read_transaction, write_transaction
+from dialer.errors import StoreFault, StoreUnavailable
 from dialer.store.faults import describe_url, translate_errors
 
 
 class Database:
     """An engine plus the name of its database; every transaction translates faults."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, lock_timeout_s: float = 5.0) -> None:
         self.engine = engine
         self.where = describe_url(engine.url.render_as_string(hide_password=True))
         self.dialect = engine.dialect.name
+        self._writers = asyncio.Lock() if self.is_sqlite else None
+        self._lock_timeout_s = lock_timeout_s
 
     @property
     def is_sqlite(self) -> bool:
@@ -29,9 +39,23 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes; on SQLite it holds the write lock from the start."""
-        with translate_errors(self.where):
-            async with write_transaction(self.engine) as conn:
-                yield conn
+        if self._writers is None:
+            with translate_errors(self.where):
+                async with write_transaction(self.engine) as conn:
+                    yield conn
+            return
+        try:
+            async with asyncio.timeout(self._lock_timeout_s):
+                await self._writers.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("another writer of this process holds the database",
+                                   cause=StoreFault.LOCKED, where=self.where) from None
+        try:
+            with translate_errors(self.where):
+                async with write_transaction(self.engine) as conn:
+                    yield conn
+        finally:
+            self._writers.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    any_,
     case,
     delete,
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -65,7 +68,7 @@ log = logging.getLogger(__name__)
 
 DeleteFile = Callable[[str], Awaitable[None]]
 OnBatch = Callable[[str, str, int], None]
-DEFAULT_BATCH = 2000
+RECORDING_BATCH = 100  # files are deleted one by one between transactions
 DESTROY = "destroy"
 _BUSY_LEAD_STATUSES = (LeadStatus.CLAIMED, LeadStatus.IN_CALL)
 
@@ -96,7 +99,7 @@ class Purger:
     """Runs retention purges against a store under the given compliance profiles."""
 
     def __init__(self, store: Store, profiles: Mapping[str, ComplianceProfile], *,
-                 batch_size: int = DEFAULT_BATCH, delete_file: DeleteFile = unlink_file,
+                 batch_size: int | None = None, delete_file: DeleteFile = unlink_file,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  on_batch: OnBatch | None = None) -> None:
         self._store = store
@@ -173,18 +176,40 @@ async def _counts(conn: AsyncConnection, run_id: int) -> dict[tuple[str, str], i
     return {(r.data_class, r.action): int(r.rows) for r in rows if r.rows}
 
 
+class BatchSizer:
+    """Sizes purge batches so a transaction takes about `target_s` (a fixed size if given).
+
+    Short transactions keep every other writer's wait (an attempt before its
+    originate) short; large enough ones keep the purge fast on any machine.
+    """
+
+    def __init__(self, fixed: int | None = None, *, target_s: float = 0.04,
+                 smallest: int = 200, largest: int = 50_000, first: int = 2000) -> None:
+        self.size = fixed or first
+        self._fixed = fixed is not None
+        self._target = target_s
+        self._bounds = (smallest, largest)
+
+    def took(self, rows: int, seconds: float) -> None:
+        """Learn from a batch of `rows` that took `seconds` (partial batches teach nothing)."""
+        if self._fixed or rows < self.size or seconds <= 0:
+            return
+        scaled = int(self.size * min(2.0, self._target / seconds))
+        self.size = max(self._bounds[0], min(self._bounds[1], scaled))
+
+
 class _Sweep:
     """One execution of one run: walks every campaign and tenant, batch by batch."""
 
     def __init__(self, store: Store, profiles: Mapping[str, ComplianceProfile], run_id: int,
-                 dry_run: bool, *, batch_size: int, delete_file: DeleteFile,
+                 dry_run: bool, *, batch_size: int | None, delete_file: DeleteFile,
                  on_batch: OnBatch | None) -> None:
         self._store = store
         self._db = store.db
         self._profiles = profiles
         self._run_id = run_id
         self._dry = dry_run
-        self._batch = batch_size
+        self._sizer = BatchSizer(batch_size)
         self._delete_file = delete_file
         self._on_batch = on_batch
 
@@ -204,7 +229,7 @@ class _Sweep:
             profiles_of[campaign.tenant_id].append(profile)
             plan = plan_campaign(campaign, tenants[campaign.tenant_id], profile, as_of)
             if plan.destroy:
-                await self._destroy_campaign(plan)
+                await self._destroy_campaign(plan, as_of)
             else:
                 for class_plan in plan.classes:
                     await self._purge_class(campaign, class_plan, as_of)
@@ -240,13 +265,16 @@ class _Sweep:
                 await self._add(conn, data_class, action, n)
             self._progress(data_class, action, n)
 
-    def _ids(self, pk: Any, where: list[ColumnElement[bool]], order: Any = None) -> Any:
-        ids = select(pk).where(*where).limit(self._batch)
+    def _matching(self, table: Any, where: list[ColumnElement[bool]], size: int,
+                  order: Any = None) -> ColumnElement[bool]:
+        """Rows of the next batch, addressed physically (rowid / ctid): no key lookups."""
+        address = literal_column("rowid" if self._db.is_sqlite else "ctid")
+        batch = select(address).select_from(table).where(*where).limit(size)
         if order is not None:
-            ids = ids.order_by(order)
-        if not self._db.is_sqlite:
-            ids = ids.with_for_update(skip_locked=True)
-        return ids.scalar_subquery()
+            batch = batch.order_by(order)
+        if self._db.is_sqlite:
+            return address.in_(batch.scalar_subquery())
+        return address == any_(func.array(batch.scalar_subquery()))
 
     async def _delete(self, model: Any, where: list[ColumnElement[bool]], data_class: str,
                       action: str) -> None:
@@ -254,15 +282,17 @@ class _Sweep:
         table = model.__table__
         if self._dry:
             return await self._count_only(table, where, data_class, action)
-        pk = table.primary_key.columns.values()[0]
         while True:
+            size = self._sizer.size
             async with self._db.write() as conn:
+                started = time.perf_counter()
                 n = int((await conn.execute(delete(table).where(
-                    pk.in_(self._ids(pk, where))))).rowcount)
+                    self._matching(table, where, size)))).rowcount)
                 if n:
                     await self._add(conn, data_class, action, n)
+            self._sizer.took(n, time.perf_counter() - started)
             self._progress(data_class, action, n)
-            if n < self._batch:
+            if n < size:
                 return
 
     async def _anonymise(self, model: Any, time_col: Any, where: list[ColumnElement[bool]],
@@ -272,18 +302,20 @@ class _Sweep:
         action = RetentionAction.ANONYMISE.value
         if self._dry:
             return await self._count_only(table, where, data_class, action)
-        pk = table.primary_key.columns.values()[0]
         low: datetime | None = None
         while True:
             bounded = where if low is None else [*where, time_col >= low]
+            size = self._sizer.size
             async with self._db.write() as conn:
+                started = time.perf_counter()
                 times = (await conn.execute(update(table).where(
-                    pk.in_(self._ids(pk, bounded, time_col))).values(**values)
+                    self._matching(table, bounded, size, time_col)).values(**values)
                     .returning(time_col))).scalars().all()
                 if times:
                     await self._add(conn, data_class, action, len(times))
+            self._sizer.took(len(times), time.perf_counter() - started)
             self._progress(data_class, action, len(times))
-            if len(times) < self._batch:
+            if len(times) < size:
                 return
             low = max(times)
 
@@ -342,7 +374,7 @@ class _Sweep:
             async with self._db.read() as conn:
                 rows = (await conn.execute(select(Recording.id, Recording.path).where(
                     *pending, *([Recording.id.not_in(failed)] if failed else []))
-                    .limit(self._batch))).all()
+                    .limit(RECORDING_BATCH))).all()
             done = []
             for row in rows:
                 try:
@@ -361,7 +393,7 @@ class _Sweep:
                         await self._add(conn, data_class, name, n)
                 if not destroy:
                     self._progress(data_class, name, n)
-            if len(rows) < self._batch:
+            if len(rows) < RECORDING_BATCH:
                 break
         if destroy:
             await self._delete(Recording, [*where, Recording.deleted_at.is_not(None)],
@@ -369,10 +401,10 @@ class _Sweep:
 
     # -- destruction of terminated tenants ---------------------------------------------------
 
-    async def _destroy_campaign(self, plan: CampaignPlan) -> None:
+    async def _destroy_campaign(self, plan: CampaignPlan, as_of: datetime) -> None:
         cid = plan.campaign_id
-        await self._purge_recordings(cid, plan.keep_after[DataClass.RECORDINGS],
-                                     plan.keep_after[DataClass.RECORDINGS], destroy=True)
+        await self._purge_recordings(cid, plan.keep_after[DataClass.RECORDINGS], as_of,
+                                     destroy=True)
         await self._delete(Attempt, [Attempt.campaign_id == cid,
                                      Attempt.created_at < plan.keep_after[DataClass.CALL_RECORDS]],
                            "attempts", DESTROY)

@@ -244,14 +244,18 @@ class AgentStateChange(Base):
 
 
 class Recording(Base):
-    """A call recording file (encrypted by `recordings/`; this row knows where and how)."""
+    """A call recording file (encrypted by `recordings/`; this row knows where and how).
+
+    `attempt_id` has no foreign key: a recording is kept per its campaign's rule,
+    which may be longer or shorter than its call record's, and an FK action would
+    run per deleted attempt in every purge.
+    """
 
     __tablename__ = "recordings"
     __table_args__ = (Index("ix_recordings_campaign_created", "campaign_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    attempt_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("attempts.id", ondelete="SET NULL"), index=True)
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     path: Mapped[str] = mapped_column(String(1024))

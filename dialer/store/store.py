@@ -82,7 +82,7 @@ class Store:
         _check_sqlite_directory(url)
         engine = create_engine(url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms,
                                pg_command_timeout_s=pg_command_timeout_s)
-        db = Database(engine)
+        db = Database(engine, lock_timeout_s=sqlite_busy_timeout_ms / 1000)
         try:
             if migrate:
                 await ensure_schema(engine)

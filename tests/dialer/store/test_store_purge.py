@@ -23,6 +23,7 @@ from dialer.store import (
     Store,
     TenantStatus,
 )
+from dialer.store.purge import BatchSizer
 from dialer.store.schema import (
     Agent,
     Attempt,
@@ -285,3 +286,19 @@ async def test_busy_leads_wait_for_the_next_run(store: Store) -> None:
     assert report.counts == {("dialled_numbers", "delete"): 1}
     assert await count(store, Lead, Lead.status == LeadStatus.CLAIMED) == 1
 
+
+
+def test_batches_are_sized_to_the_time_target() -> None:
+    sizer = BatchSizer(target_s=0.02, smallest=100, largest=10_000, first=1000)
+    sizer.took(1000, 0.005)  # fast: grows, at most doubling
+    assert sizer.size == 2000
+    sizer.took(2000, 0.08)  # slow: shrinks in proportion
+    assert sizer.size == 500
+    sizer.took(10, 0.5)  # a partial batch says nothing
+    assert sizer.size == 500
+    for _ in range(20):
+        sizer.took(sizer.size, 0.000001)
+    assert sizer.size == 10_000
+    fixed = BatchSizer(7)
+    fixed.took(7, 10.0)
+    assert fixed.size == 7

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 16:55:20.645976
+Create Date: 2026-11-26 17:15:47.650214
 """
 
 from __future__ import annotations
@@ -388,6 +388,37 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_leads_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "recordings",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("attempt_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("path", sa.String(length=1024), nullable=False),
+        sa.Column("duration_s", sa.Float(), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("checksum", sa.String(length=128), nullable=False),
+        sa.Column("key_id", sa.String(length=32), nullable=True),
+        sa.Column("created_at", dialer.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", dialer.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name=op.f("fk_recordings_campaign_id_campaigns")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_recordings_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_recordings")),
+    )
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_recordings_attempt_id"), ["attempt_id"], unique=False)
+        batch_op.create_index(
+            "ix_recordings_campaign_created", ["campaign_id", "created_at"], unique=False
+        )
+
+    op.create_table(
         "agent_state_changes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -419,55 +450,18 @@ def upgrade() -> None:
             batch_op.f("ix_agent_state_changes_session_id"), ["session_id"], unique=False
         )
 
-    op.create_table(
-        "recordings",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("attempt_id", sa.Uuid(), nullable=True),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("path", sa.String(length=1024), nullable=False),
-        sa.Column("duration_s", sa.Float(), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("checksum", sa.String(length=128), nullable=False),
-        sa.Column("key_id", sa.String(length=32), nullable=True),
-        sa.Column("created_at", dialer.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("deleted_at", dialer.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["attempt_id"],
-            ["attempts.id"],
-            name=op.f("fk_recordings_attempt_id_attempts"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_recordings_campaign_id_campaigns")
-        ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_recordings_tenant_id_tenants")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_recordings")),
-    )
-    with op.batch_alter_table("recordings", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_recordings_attempt_id"), ["attempt_id"], unique=False)
-        batch_op.create_index(
-            "ix_recordings_campaign_created", ["campaign_id", "created_at"], unique=False
-        )
-
 
 def downgrade() -> None:
     """Undo this revision."""
+    with op.batch_alter_table("agent_state_changes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_agent_state_changes_session_id"))
+
+    op.drop_table("agent_state_changes")
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.drop_index("ix_recordings_campaign_created")
         batch_op.drop_index(batch_op.f("ix_recordings_attempt_id"))
 
     op.drop_table("recordings")
-    with op.batch_alter_table("agent_state_changes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_agent_state_changes_session_id"))
-
-    op.drop_table("agent_state_changes")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_leads_tenant_id"))
         batch_op.drop_index("ix_leads_status_claimed_at")
