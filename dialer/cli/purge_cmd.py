@@ -14,7 +14,11 @@ from dialer.store.purge import Purger, PurgeReport
 
 def register(sub: Any) -> None:
     """Add the `purge` command."""
-    purge = sub.add_parser("purge", help="delete or anonymise expired data (retention)")
+    purge = sub.add_parser(
+        "purge", help="delete or anonymise expired data (retention)",
+        description="Finish any interrupted purge, then apply every campaign's retention "
+                    "rules as of now. Exit status 1 if a campaign was skipped because its "
+                    "compliance profile is unknown (load custom ones with --profiles).")
     purge.add_argument("--dry-run", action="store_true", help="only count what would go")
     purge.add_argument("--batch-size", type=int, default=None,
                        help="rows per transaction (default: sized to about 40 ms each)")

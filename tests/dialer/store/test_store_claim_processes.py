@@ -16,7 +16,7 @@ from dialer.store import CampaignInfo, Store
 WORKER = Path(__file__).with_name("claim_worker.py")
 ROOT = Path(__file__).resolve().parents[3]
 PROCESSES = 4
-LEADS = 600
+LEADS = 1500
 
 
 async def test_processes_never_claim_the_same_lead(store: Store, db_url: str, keyring: Keyring,

@@ -118,6 +118,29 @@ def test_purge_dry_run_then_for_real(db_url: str, key_file: Path,
     assert ": 0 rows" in capsys.readouterr().out
 
 
+def test_purge_with_a_custom_profile_and_a_skipped_campaign(
+        db_url: str, key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keyring = load_keyring(key_file)
+    seed(db_url, keyring, days_ago=40)
+
+    async def add_campaign(profile: str) -> None:
+        store = await Store.open(db_url, keyring)
+        try:
+            await store.campaigns.create(1, f"under {profile}", profile,
+                                         now=datetime.now(UTC))
+        finally:
+            await store.close()
+
+    asyncio.run(add_campaign("acme"))
+    capsys.readouterr()
+    assert run(db_url, key_file, "purge", "--dry-run") == 1
+    assert "unknown compliance profile 'acme'" in capsys.readouterr().out
+    profile = tmp_path / "acme.yaml"
+    profile.write_text("name: acme\nbase: uk\n")
+    assert run(db_url, key_file, "purge", "--profiles", str(profile)) == 0
+    assert "skipped" not in capsys.readouterr().out
+
+
 def test_reports(db_url: str, key_file: Path, tmp_path: Path,
                  capsys: pytest.CaptureFixture[str]) -> None:
     campaign_id = seed(db_url, load_keyring(key_file))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import make_url
 from store_helpers import NOW
 from tcp_proxy import TcpProxy
@@ -19,6 +22,8 @@ from tcp_proxy import TcpProxy
 from dialer.errors import StoreFault, StoreUnavailable
 from dialer.keys import Keyring
 from dialer.store import AttemptState, NewAttempt, Outcome, Store
+from dialer.store.faults import classify, describe_url, translate_errors
+from dialer.store.types import UTCDateTime
 
 NUMBER = "+8613812345678"
 
@@ -175,3 +180,37 @@ async def test_nothing_listening(keyring: Keyring) -> None:
     with pytest.raises(StoreUnavailable) as info:
         await Store.open(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none", keyring)
     assert info.value.cause is StoreFault.CONNECTION_REFUSED
+
+
+@pytest.mark.parametrize(("exc", "fault"), [
+    (sqlite3.OperationalError("database is locked"), StoreFault.LOCKED),
+    (sqlite3.DatabaseError("database disk image is malformed"), StoreFault.CORRUPT),
+    (sqlite3.OperationalError("database or disk is full"), StoreFault.DISK_FULL),
+    (sqlite3.OperationalError("attempt to write a readonly database"), StoreFault.READ_ONLY),
+    (ConnectionRefusedError(111, "Connection refused"), StoreFault.CONNECTION_REFUSED),
+    (ConnectionResetError(104, "reset"), StoreFault.CONNECTION_LOST),
+    (TimeoutError(), StoreFault.TIMEOUT),
+    (sqlite3.IntegrityError("UNIQUE constraint failed"), None),
+    (ValueError("a bug"), None),
+])
+def test_classify_failures(exc: Exception, fault: StoreFault | None) -> None:
+    wrapped = RuntimeError("outer")
+    wrapped.__cause__ = exc
+    assert classify(wrapped) is fault
+
+
+def test_errors_name_the_database_without_secrets() -> None:
+    where = describe_url("postgresql+asyncpg://dialer:s3cret@db.example:6432/calls")
+    assert where == "postgresql db.example:6432/calls"
+    sqlite_file = describe_url("sqlite+aiosqlite:////x.db")
+    with pytest.raises(StoreUnavailable, match=r"\(locked\).*sqlite file /x.db") as info, \
+            translate_errors(sqlite_file):
+        raise sqlite3.OperationalError("database is locked")
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    with pytest.raises(ValueError), translate_errors("x"):  # a bug passes through untouched
+        raise ValueError("a bug")
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        UTCDateTime().process_bind_param(datetime(2025, 1, 1), sqlite_dialect())
