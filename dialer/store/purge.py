@@ -268,7 +268,7 @@ class _Sweep:
     def _matching(self, table: Any, where: list[ColumnElement[bool]], size: int,
                   order: Any = None) -> ColumnElement[bool]:
         """Rows of the next batch, addressed physically (rowid / ctid): no key lookups."""
-        address = literal_column("rowid" if self._db.is_sqlite else "ctid")
+        address: ColumnElement[Any] = literal_column("rowid" if self._db.is_sqlite else "ctid")
         batch = select(address).select_from(table).where(*where).limit(size)
         if order is not None:
             batch = batch.order_by(order)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, insert, select, update
 
+from dialer.compliance import DataClass
 from dialer.errors import NotFound
 from dialer.store.audit import write_audit
 from dialer.store.database import Database
@@ -31,6 +32,17 @@ def _campaign(row: Row[Any]) -> CampaignInfo:
                         freeze_reason=row.freeze_reason, config=row.config,
                         retention_overrides=row.retention_overrides,
                         created_at=row.created_at, updated_at=row.updated_at)
+
+
+def check_retention_overrides(overrides: Mapping[str, int]) -> dict[str, int]:
+    """Validate per-campaign retention days: known data classes, whole days >= 0."""
+    known = {c.value for c in DataClass}
+    for name, days in overrides.items():
+        if name not in known:
+            raise ValueError(f"unknown data class {name!r} (known: {', '.join(sorted(known))})")
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            raise ValueError(f"retention of {name} must be a whole number of days >= 0")
+    return dict(overrides)
 
 
 class Tenants:
@@ -116,6 +128,7 @@ class Campaigns:
                      retention_overrides: Mapping[str, int] | None = None,
                      actor: str = "system") -> CampaignInfo:
         """Add a draft campaign under a compliance profile (by name)."""
+        overrides = check_retention_overrides(retention_overrides or {})
         async with self._db.write() as conn:
             status = (await conn.execute(select(Tenant.status)
                                          .where(Tenant.id == tenant_id))).scalar()
@@ -125,7 +138,7 @@ class Campaigns:
                 raise NotFound(f"active tenant (it is {status})", tenant_id)
             row = (await conn.execute(insert(Campaign).values(
                 tenant_id=tenant_id, name=name, profile=profile, status=CampaignStatus.DRAFT,
-                config=dict(config or {}), retention_overrides=dict(retention_overrides or {}),
+                config=dict(config or {}), retention_overrides=overrides,
                 created_at=now, updated_at=now).returning(Campaign.__table__))).one()
             await write_audit(conn, at=now, actor=actor, action="campaign.create",
                               subject_type="campaign", subject_id=row.id, node_id=self._node_id,
@@ -178,7 +191,7 @@ class Campaigns:
                                       now: datetime, actor: str) -> CampaignInfo:
         """Replace the per-campaign retention days (by data class name)."""
         return await self._change(campaign_id, now, actor, "campaign.retention",
-                                  {"retention_overrides": dict(overrides)})
+                                  {"retention_overrides": check_retention_overrides(overrides)})
 
     async def _change(self, campaign_id: int, now: datetime, actor: str, action: str,
                       values: Mapping[str, Any]) -> CampaignInfo:

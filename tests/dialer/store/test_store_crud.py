@@ -62,6 +62,12 @@ async def test_campaign_changes(store: Store, tenant: TenantInfo,
     await store.campaigns.freeze(campaign.id, until=None, reason="complaint", now=later,
                                  actor="sup")
     assert (await store.campaigns.get(campaign.id)).freeze_reason == "complaint"
+    with pytest.raises(ValueError, match="unknown data class 'dnc'"):
+        await store.campaigns.set_retention_overrides(campaign.id, {"dnc": 1}, now=later,
+                                                      actor="sup")
+    with pytest.raises(ValueError, match="whole number"):
+        await store.campaigns.create(tenant.id, "bad", "uk", now=NOW,
+                                     retention_overrides={"recordings": -1})
     second = await store.campaigns.create(tenant.id, "summer", "cn", now=NOW)
     assert [c.id for c in await store.campaigns.list_all(tenant.id)] == [campaign.id, second.id]
     with pytest.raises(NotFound):
