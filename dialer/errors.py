@@ -2,11 +2,16 @@
 
     DialerError
      ├── ConfigError        bad configuration: names the file, line and field
-     └── StoreUnavailable   the store cannot be read or written (the engine fails closed)
+     ├── StoreUnavailable   the store cannot be read or written (the engine fails closed)
+     ├── NotFound           a tenant, campaign, agent, attempt… named by the caller is absent
+     └── CryptoError        an encrypted value cannot be decrypted
+          ├── UnknownKeyId      it names a data key the keyring does not hold
+          └── DecryptionFailed  it was tampered with, truncated, or moved to another column
 """
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 
@@ -28,5 +33,66 @@ class ConfigError(DialerError):
         super().__init__(": ".join(parts))
 
 
+class StoreFault(enum.StrEnum):
+    """Why the store is unavailable."""
+
+    LOCKED = "locked"
+    CORRUPT = "corrupt"
+    CANNOT_OPEN = "cannot_open"
+    READ_ONLY = "read_only"
+    DISK_FULL = "disk_full"
+    IO_ERROR = "io_error"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECTION_LOST = "connection_lost"
+    SERVER_UNAVAILABLE = "server_unavailable"
+    AUTH_FAILED = "auth_failed"
+    TIMEOUT = "timeout"
+    SCHEMA_MISMATCH = "schema_mismatch"
+    UNKNOWN = "unknown"
+
+
 class StoreUnavailable(DialerError):
-    """The SQL store cannot be reached or read; no call may start until it is back."""
+    """The SQL store cannot be reached or read; no call may start until it is back.
+
+    `cause` says why (a `StoreFault`); `where` names the database without secrets.
+    """
+
+    def __init__(self, message: str, *, cause: StoreFault = StoreFault.UNKNOWN,
+                 where: str | None = None) -> None:
+        self.cause = cause
+        self.where = where
+        self.reason = message
+        prefix = f"store unavailable ({cause.value})"
+        super().__init__(f"{prefix}: {message}" + (f" [{where}]" if where else ""))
+
+
+class NotFound(DialerError):
+    """A record the caller named does not exist; carries its kind and id."""
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"no {kind} {ident!r}")
+
+
+class CryptoError(DialerError):
+    """An encrypted value cannot be turned back into its plaintext."""
+
+
+class UnknownKeyId(CryptoError):
+    """The value was encrypted with a data key this keyring does not hold."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(f"data key {key_id!r} is not in the keyring "
+                         "(was it removed, or is this the wrong key file?)")
+
+
+class DecryptionFailed(CryptoError):
+    """The value fails authentication: tampered, truncated, or from another column."""
+
+    def __init__(self, message: str, *, column: str, key_id: str | None = None) -> None:
+        self.column = column
+        self.key_id = key_id
+        super().__init__(f"cannot decrypt {column}"
+                         + (f" (key {key_id!r})" if key_id else "") + f": {message}")
