@@ -18,3 +18,4 @@ def configure_logging(level: str = "INFO", *, show_numbers: bool = False) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

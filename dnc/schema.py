@@ -123,7 +123,11 @@ dnc_changes = Table(
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create the DNC tables if missing and seed the version row (until migrations do it)."""
+    """Create the DNC tables and seed the version row without the store's migrations.
+
+    For using `dnc` on its own (and its tests); a dialer database gets these tables
+    from `dialer.store.ensure_schema`, which must be the only way used on it.
+    """
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     try:

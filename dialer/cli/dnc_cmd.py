@@ -24,6 +24,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from dialer.db import create_engine
 from dialer.keys import load_keyring
 from dialer.settings import Settings
+from dialer.store import ensure_schema
 from dnc import (
     GLOBAL,
     DncError,
@@ -39,7 +40,6 @@ from dnc import (
     Scope,
     ScopeKey,
     Source,
-    create_schema,
     import_numbers,
     is_known_region,
     mask_number,
@@ -171,7 +171,7 @@ async def _registry(settings: Settings) -> AsyncIterator[tuple[DncRegistry, Numb
     hasher = NumberHasher(load_keyring(settings.key_file).hash_key)
     engine = create_engine(settings.db_url)
     try:
-        await create_schema(engine)
+        await ensure_schema(engine)
         yield DncRegistry(engine), hasher
     finally:
         await engine.dispose()

@@ -1,7 +1,7 @@
 """The store's tables as SQLAlchemy 2.x typed models.
 
-`SCHEMA_METADATA` is every MetaData the migrations must produce (the DNC tables join it
-when `dnc.metadata` is merged); a test checks that upgrading to head yields exactly it.
+`SCHEMA_METADATA` is every MetaData the migrations must produce: the store's and the
+DNC's own (`dnc.metadata`); a test checks that upgrading to head yields exactly it.
 Times are UTC (`UTCDateTime`); numbers are stored encrypted (`*_enc`, AES-GCM, see
 `dialer.crypto`) beside their keyed hash (`number_hash`, the DNC's HMAC) and never in
 plaintext. Campaign hourly aggregates hold no personal data and outlive the purges.
@@ -31,6 +31,8 @@ from sqlalchemy import (
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+import dnc
 
 from dialer.store.enums import (
     AgentState,
@@ -337,7 +339,7 @@ class CampaignHourlyStats(Base):
 # also counts attempts flagged `abandoned` whatever their outcome.
 OUTCOME_COLUMNS: dict[Outcome, str] = {o: o.value for o in Outcome if o is not Outcome.ABANDONED}
 
-SCHEMA_METADATA: tuple[MetaData, ...] = (Base.metadata,)
+SCHEMA_METADATA: tuple[MetaData, ...] = (Base.metadata, dnc.metadata)
 
 # The encrypted columns of each table (all of a row's values share its `key_id`), for
 # key rotation; a value's column label, the associated data of its encryption, is

@@ -160,7 +160,10 @@ async def test_sync_is_one_query_when_nothing_changed(open_node: NodeFactory) ->
     await node.refuse(NUMBER, Source.AGENT)
     statements: list[str] = []
     engine = node.registry.engine.sync_engine
-    listener = lambda *args: statements.append(args[2])
+    def listener(*args: object) -> None:
+        if str(args[2]).strip().upper() not in {"BEGIN", "BEGIN IMMEDIATE", "COMMIT"}:
+            statements.append(str(args[2]))
+
     event.listen(engine, "before_cursor_execute", listener)
     try:
         await node.sync()
