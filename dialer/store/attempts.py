@@ -9,11 +9,11 @@ aggregates in the same transaction, once: set the outcome with or before closing
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.crypto import FieldCipher
@@ -21,7 +21,7 @@ from dialer.errors import NotFound
 from dialer.store.database import Database
 from dialer.store.enums import AttemptState, LeadStatus
 from dialer.store.ids import new_attempt_id
-from dialer.store.records import AttemptRecord, NewAttempt
+from dialer.store.records import AttemptRecord, DialHistory, NewAttempt
 from dialer.store.schema import ATTEMPT_NUMBER, Attempt, Campaign, Lead, NumberAttempt
 from dialer.store.stats import add_increments, total
 from dialer.store.writer import AttemptWriter
@@ -33,6 +33,14 @@ UPDATABLE_FIELDS = frozenset({
     "answered_at", "amd_at", "amd_result", "amd_cause", "agent_connected_at", "ended_at",
     "hangup_cause", "outcome", "disposition", "abandoned", "agent_id",
 })
+T = TypeVar("T")
+
+
+def number_lock_key(number_hash: bytes) -> int:
+    """The PostgreSQL advisory-lock key of a number: its hash's first 8 bytes, signed."""
+    return int.from_bytes(number_hash[:8], "big", signed=True)
+
+
 _CLOSING_COLUMNS = (Attempt.id, Attempt.campaign_id, Attempt.created_at, Attempt.outcome,
                     Attempt.abandoned, Attempt.amd_result, Attempt.agent_connected_at,
                     Attempt.ended_at)
@@ -59,7 +67,12 @@ class Attempts:
         """
         tenant_id = await self._tenant(attempt.campaign_id)
         attempt_id = attempt.id or new_attempt_id(attempt.created_at)
-        await self.writer.create({
+        await self.writer.create(self._new_row(attempt, attempt_id, tenant_id))
+        return attempt_id
+
+    def _new_row(self, attempt: NewAttempt, attempt_id: uuid.UUID,
+                 tenant_id: int) -> dict[str, Any]:
+        return {
             "id": attempt_id, "tenant_id": tenant_id, "campaign_id": attempt.campaign_id,
             "lead_id": attempt.lead_id, "node_id": self._node_id,
             "number_enc": self._cipher.encrypt(attempt.number, ATTEMPT_NUMBER),
@@ -67,8 +80,47 @@ class Attempts:
             "key_id": self._cipher.active_key_id, "channel_id": attempt.channel_id,
             "dnc_version": attempt.dnc_version, "gate_decision": attempt.gate_decision,
             "state": AttemptState.OPEN, "created_at": attempt.created_at, "abandoned": False,
-        })
+        }
+
+    async def create_checked(self, attempt: NewAttempt, *, since: datetime,
+                             check: Callable[[DialHistory], T | None]) -> uuid.UUID | T:
+        """Record a new open attempt only if `check` allows it, atomically per number.
+
+        In one write transaction, holding the number's lock (a PostgreSQL advisory lock
+        on its hash; SQLite's write lock), read the number's attempts since `since` in
+        every campaign and the lead's count and claim, and call `check` (pure, no I/O):
+        None lets the attempt be written and committed (durable) before this returns its
+        id; anything else is returned as it is and nothing is written. Two nodes or two
+        campaigns dialling one number at once therefore never both pass a cap.
+        """
+        tenant_id = await self._tenant(attempt.campaign_id)
+        attempt_id = attempt.id or new_attempt_id(attempt.created_at)
+        row = self._new_row(attempt, attempt_id, tenant_id)
+        async with self._db.write() as conn:
+            if not self._db.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": number_lock_key(row["number_hash"])})
+            history = await self._history(conn, row["number_hash"], since, attempt.lead_id)
+            verdict = check(history)
+            if verdict is not None:
+                return verdict
+            await self._insert(conn, [row])
         return attempt_id
+
+    async def _history(self, conn: AsyncConnection, number_hash: bytes, since: datetime,
+                       lead_id: int | None) -> DialHistory:
+        rows = (await conn.execute(select(NumberAttempt.at, NumberAttempt.abandoned).where(
+            NumberAttempt.number_hash == number_hash, NumberAttempt.at >= since)
+            .order_by(NumberAttempt.at.desc()))).all()
+        attempts = tuple((r.at, bool(r.abandoned)) for r in rows)
+        if lead_id is None:
+            return DialHistory(attempts)
+        lead = (await conn.execute(select(Lead.attempt_count, Lead.status, Lead.claimed_by)
+                                   .where(Lead.id == lead_id))).one_or_none()
+        if lead is None:
+            return DialHistory(attempts)
+        return DialHistory(attempts, lead_attempts=int(lead.attempt_count),
+                           lead_status=LeadStatus(lead.status), lead_claimed_by=lead.claimed_by)
 
     def update(self, attempt_id: uuid.UUID, **fields: Any) -> None:
         """Queue changes to an attempt (committed with the next batch; see `flush`)."""
