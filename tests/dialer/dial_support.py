@@ -13,7 +13,7 @@ import pytest
 
 from dialer.campaign import Campaign, CampaignConfig, CampaignState, read_campaign_state
 from dialer.campaign.campaign import Campaign as _Campaign
-from dialer.compliance import BUILTIN_PROFILES, ComplianceProfile
+from dialer.compliance import BUILTIN_PROFILES, CallingHours, ComplianceProfile
 from dialer.keys import Keyring, new_keyring
 from dialer.store import CampaignStatus, ClaimedLead, NewLead, Store
 from dnc import Dnc, time_zones
@@ -41,11 +41,15 @@ def make_campaign(profile: str | ComplianceProfile = "cn", **overrides: Any) -> 
     return _Campaign.build(CampaignConfig.model_validate(data), chosen)
 
 
-def relaxed_profile(**caps: Any) -> ComplianceProfile:
-    """The `cn` profile with other caps (a test-only profile; files may only tighten)."""
-    base = BUILTIN_PROFILES["cn"].model_dump()
+def relaxed_profile(*, all_day: bool = False, **caps: Any) -> ComplianceProfile:
+    """The `cn` profile with other caps, and calls at any hour if `all_day` (a test-only
+    profile: profile files may only tighten)."""
+    base = BUILTIN_PROFILES["cn"].model_dump(mode="json")
     base["name"] = "cn-test"
+    base["base"] = "cn"
     base["caps"] = {**base["caps"], **caps}
+    if all_day:
+        base["calling_hours"] = CallingHours.same_every_day("00:00-24:00").model_dump()
     return ComplianceProfile.model_validate(base)
 
 

@@ -1,0 +1,34 @@
+"""A refusal on this node while its own sync reads the store's version is no fault."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import NodeFactory
+
+from dnc import Source
+
+
+async def test_a_local_refusal_during_a_sync_read_is_not_a_restored_store(
+        open_node: NodeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = await open_node()
+    real = node.registry.current_version
+    read_done, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_read() -> int:
+        version = await real()  # read before the refusal commits ...
+        read_done.set()
+        await go.wait()         # ... and returned after it is in the index
+        return version
+
+    monkeypatch.setattr(node.registry, "current_version", slow_read)
+    sync = asyncio.create_task(node.sync())
+    async with asyncio.timeout(10):
+        await read_done.wait()
+    outcome = await node.refuse("+8613812345678", Source.OPT_OUT_KEY)
+    assert node.version == outcome.version
+    go.set()
+    async with asyncio.timeout(10):
+        assert await sync == outcome.version
+    assert not node.check("+8613812345678").allowed
