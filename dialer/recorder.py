@@ -30,6 +30,9 @@ from typing import Any
 
 from ari_bridge import AriError
 from dialer.errors import DialerError
+from dialer.keys import Keyring
+from dialer.settings import Settings
+from dialer.store import Store
 from recordings import (
     ArchiveError,
     IndexedFile,
@@ -88,6 +91,13 @@ class _Call:
     active: _Active | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     archives: list[asyncio.Task[IndexedFile | None]] = field(default_factory=list)
+
+
+def open_vault(settings: Settings, store: Store, keyring: Keyring | None = None) -> Vault:
+    """The node's recording vault: its folder and spool from `settings`, the store's
+    recordings table as index, the store's keyring unless another is given."""
+    return Vault(settings.recordings_dir, settings.recording_spool_dir,
+                 keyring or store.keyring, store.recordings, node_id=settings.node_id)
 
 
 def recording_settings(campaign: Any) -> Any:

@@ -316,7 +316,6 @@ class Vault:
     async def rekey(self) -> int:
         """Re-encrypt this node's recordings that use an older data key under the active
         one (streamed, one file at a time); returns how many were rewritten."""
-        await asyncio.to_thread(self.layout.ensure)
         active = self._keys.active
         done, after = 0, 0
         while rows := await self._index.files_of_node(self._node_id, after_id=after,
@@ -339,6 +338,7 @@ class Vault:
         path = Path(row.path)
         if not path.exists():
             return None
+        self.layout.ensure()
         tmp = self.layout.incoming / f"{path.name}{files.REKEY_SUFFIX}"
         label = recording_label(row.attempt_id, row.segment) if row.attempt_id else None
         return files.reseal(path, tmp, self._keys.data_keys, key_id=key_id, label=label,
