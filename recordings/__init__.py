@@ -56,7 +56,7 @@ from recordings.stream import (
 from recordings.vault import DEFAULT_SETTLE_S, RecoveryReport, Segment, Vault
 from recordings.wav import WavInfo, merge_to_stereo, repair_header, wav_info
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_public_surface.py checks)
     "ArchiveError", "AriRecordingControl", "AttemptOwner", "ChecksumMismatch",
     "DEFAULT_CHUNK", "DEFAULT_SETTLE_S", "DEFAULT_TOGGLE_CODE", "DataKeys",
     "ENCRYPTED_SUFFIX", "Header", "IndexedFile", "Layout", "Leg", "NewRecording",

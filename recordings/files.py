@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from recordings.layout import DIR_MODE
 from recordings.errors import ChecksumMismatch
+from recordings.layout import DIR_MODE
 from recordings.stream import (
     DEFAULT_CHUNK,
     PlaintextReader,

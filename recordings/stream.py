@@ -43,6 +43,14 @@ _MAX_CHUNK = 16 * 1024 * 1024
 _HKDF_INFO = b"dialer-recording-v1"
 
 
+class Readable(Protocol):
+    """Anything with `read(n)`: a file opened for reading, or a `PlaintextReader`."""
+
+    def read(self, n: int = -1, /) -> bytes:
+        """Up to `n` bytes; fewer only at the end."""
+        ...
+
+
 class DataKeys(Protocol):
     """The data keys by id and the id of the one to encrypt with (a `Keyring` fits)."""
 
@@ -101,7 +109,7 @@ def _build_header(key_id: str, label: str, chunk_size: int) -> Header:
     return Header(key_id, label, chunk_size, salt, prefix, raw)
 
 
-def _read_exact(src: BinaryIO, n: int) -> bytes:
+def _read_exact(src: Readable, n: int) -> bytes:
     """Up to `n` bytes: fewer only at the end of the stream."""
     parts = []
     while n > 0:
@@ -152,7 +160,7 @@ def _nonce_aad(header: Header, index: int, final: bool) -> tuple[bytes, bytes]:
             header.raw + struct.pack(">Q", index) + flag)
 
 
-def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, key_id: str, key: bytes, label: str,
+def encrypt_stream(src: Readable, dst: BinaryIO, *, key_id: str, key: bytes, label: str,
                    chunk_size: int = DEFAULT_CHUNK) -> StreamResult:
     """Encrypt all of `src` into `dst` (header and chunks); the caller fsyncs and renames."""
     header = _build_header(key_id, label, chunk_size)

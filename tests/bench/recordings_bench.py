@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import shutil
 import statistics
@@ -37,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from recordings import (  # noqa: E402
+from recordings import (
     AttemptOwner,
     IndexedFile,
     Leg,
@@ -57,8 +58,9 @@ KEY = os.urandom(32)
 class Keys:
     """One data key, active."""
 
-    data_keys = {"k1": KEY}
-    active = "k1"
+    def __init__(self) -> None:
+        self.data_keys = {"k1": KEY}
+        self.active = "k1"
 
 
 class Index:
@@ -137,6 +139,13 @@ def copy_file(src: Path, dst: Path) -> None:
         os.fsync(fout.fileno())
 
 
+def oneshot(src: Path, repeat: int) -> tuple[float, float]:
+    """AES-256-GCM of the whole file's bytes at once, in memory."""
+    data = src.read_bytes()
+    aead = AESGCM(KEY)
+    return timed(lambda: aead.encrypt(os.urandom(12), data, None), repeat)
+
+
 def archive_cpu(work: Path, seconds: float, stereo: bool, repeat: int) -> tuple[float, float]:
     """Median (wall, CPU) seconds of archiving one segment of `seconds` of audio."""
     walls, cpus = [], []
@@ -174,15 +183,13 @@ def main() -> int:
         size = make_wav(src, seconds, seed=1)
         mb = size / 1e6
         copy_wall, copy_cpu = timed(lambda: copy_file(src, work / "copy.wav"), repeat)
-        data = src.read_bytes()
-        aead = AESGCM(KEY)
-        gcm_wall, gcm_cpu = timed(lambda: aead.encrypt(os.urandom(12), data, None), repeat)
-        del data
+        gcm_wall, gcm_cpu = oneshot(src, repeat)
         rows.append(("baseline: file copy + fsync", mb / copy_wall, copy_cpu, "1.00"))
         rows.append(("baseline: one-shot AES-GCM in memory", mb / gcm_wall, gcm_cpu, "-"))
         enc: dict[int, tuple[float, float]] = {}
         for chunk in (16 * 1024, 64 * 1024, 256 * 1024):
-            enc[chunk] = timed(lambda c=chunk: encrypt_file(src, work / f"c{c}.enc", c), repeat)
+            enc[chunk] = timed(functools.partial(encrypt_file, src, work / f"c{chunk}.enc",
+                                                 chunk), repeat)
             wall, cpu = enc[chunk]
             rows.append((f"encrypt_stream, {chunk // 1024} KiB chunks + fsync", mb / wall,
                          cpu, f"{copy_wall / wall:.2f}"))

@@ -17,7 +17,7 @@ import pytest
 from dialer.cli import main
 from dialer.keys import load_keyring
 from dialer.store import NewAttempt, Store
-from recordings import Segment, SpoolName, Vault, read_header
+from recordings import Header, Segment, SpoolName, Vault, read_header
 
 NUMBER = "+8613812345678"
 
@@ -83,6 +83,11 @@ def audit(node: Node, action: str) -> list[dict[str, object]]:
             return [{"actor": e.actor, "subject": e.subject_id, **e.detail}
                     for e in await store.audit_log.entries(action=action)]
     return asyncio.run(go())
+
+
+def header_of(path: Path) -> Header:
+    with path.open("rb") as fh:
+        return read_header(fh)
 
 
 def encrypted_files(node: Node) -> list[Path]:
@@ -161,9 +166,9 @@ def test_recover_archives_what_a_crash_left_in_the_spool(
 def test_key_rotation_re_encrypts_recording_files_too(node: Node, tmp_path: Path) -> None:
     attempt, _, audio = recorded_call(node)
     [path] = encrypted_files(node)
-    assert read_header(path.open("rb")).key_id == "k1"
+    assert header_of(path).key_id == "k1"
     assert run(node, "keys", "rotate") == 0
-    assert read_header(path.open("rb")).key_id == "k2"
+    assert header_of(path).key_id == "k2"
     assert run(node, "keys", "prune") == 0
     assert sorted(load_keyring(node.key_file).data_keys) == ["k2"]
     out = tmp_path / "after.wav"

@@ -16,6 +16,7 @@ from conftest import NOW, Keys, MemoryIndex, write_wav
 from recordings import (
     AttemptOwner,
     ChecksumMismatch,
+    Header,
     Leg,
     Segment,
     SpoolName,
@@ -24,6 +25,12 @@ from recordings import (
     files,
     read_header,
 )
+
+
+def header_of(path: Path) -> Header:
+    with path.open("rb") as fh:
+        return read_header(fh)
+
 
 
 def attempt(index: MemoryIndex, campaign_id: int = 7) -> uuid.UUID:
@@ -63,7 +70,7 @@ async def test_a_segment_is_moved_encrypted_indexed_and_its_plaintext_removed(
     assert (added.duration_s, added.channels, added.key_id, added.node_id) == \
         (2.5, 1, "k1", "n1")
     assert added.size_bytes == final.stat().st_size
-    assert read_header(final.open("rb")).label == f"{attempt_id}/1"
+    assert header_of(final).label == f"{attempt_id}/1"
     assert decrypted(vault, index, row.id) == audio
     no_plaintext_left(vault)
 
@@ -264,7 +271,7 @@ async def test_rekeying_re_encrypts_under_the_active_key_streamed(
     assert row is not None
     keys.active = "k2"
     assert await vault.rekey() == 1
-    assert read_header(Path(row.path).open("rb")).key_id == "k2"
+    assert header_of(Path(row.path)).key_id == "k2"
     assert index.rows[0].key_id == "k2"
     assert decrypted(vault, index, row.id) == audio
     assert await vault.rekey() == 0
