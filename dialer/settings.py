@@ -43,6 +43,10 @@ class Settings(BaseModel):
     agi_listen: str = "127.0.0.1:4573"
     metrics_listen: str | None = None
     show_numbers: bool = False
+    # encrypted call recordings (owner-only folder; keep it on one file system)
+    recordings_dir: Path = Path("recordings")
+    # where Asterisk's ARI recordings land, as this node sees that folder
+    recording_spool_dir: Path = Path("/var/spool/asterisk/recording")
     log_level: str = "INFO"
 
     @field_validator("log_level")

@@ -12,6 +12,7 @@ from dialer.cli.store_args import actor_of
 from dialer.crypto import FieldCipher
 from dialer.errors import ConfigError, DialerError
 from dialer.keys import Keyring, load_keyring, new_keyring, write_keyring
+from dialer.recorder import open_vault
 from dialer.settings import Settings
 from dialer.store import Store
 from dialer.store.rotation import KeyRotator, key_usage, unused_keys
@@ -24,7 +25,8 @@ def register(sub: Any) -> None:
     init = verbs.add_parser("init", help="create a new key file, readable by its owner only")
     init.add_argument("file", type=Path)
     init.set_defaults(handler=init_keys)
-    rotate = verbs.add_parser("rotate", help="add a data key and re-encrypt everything with it")
+    rotate = verbs.add_parser("rotate", help="add a data key and re-encrypt everything with "
+                              "it (fields, and this node's recording files)")
     rotate.add_argument("--resume", action="store_true",
                         help="only finish re-encrypting under the current active key")
     rotate.add_argument("--batch-size", type=int, default=1000)
@@ -90,7 +92,9 @@ async def rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{path}: new active data key {keyring.active} (previous {previous} kept)")
         rotator = KeyRotator(store, cipher=FieldCipher(keyring), batch_size=args.batch_size)
         done = await rotator.reencrypt(now=now, actor=actor)
-        print("re-encrypted: " + ", ".join(f"{t} {n}" for t, n in done.items()))
+        files = await open_vault(settings, store, keyring).rekey()
+        print("re-encrypted: " + ", ".join(f"{t} {n}" for t, n in done.items())
+              + f", recording files {files} (this node's)")
         print_usage(await key_usage(store.db), keyring)
     return 0
 

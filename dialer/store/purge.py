@@ -388,7 +388,7 @@ class _Sweep:
                 async with self._db.write() as conn:
                     n = int((await conn.execute(update(Recording).where(
                         Recording.id.in_(done), Recording.deleted_at.is_(None))
-                        .values(deleted_at=as_of))).rowcount)
+                        .values(deleted_at=as_of, number_hash=None))).rowcount)
                     if n and not destroy:
                         await self._add(conn, data_class, name, n)
                 if not destroy:

@@ -272,6 +272,17 @@ class RecordingInfo:
     key_id: str | None
     created_at: datetime
     deleted_at: datetime | None
+    segment: int = 1
+    channels: int = 1
+    node_id: str | None = None
+    missing_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """`deleted`, `missing` (its file vanished) or `stored`."""
+        if self.deleted_at is not None:
+            return "deleted"
+        return "missing" if self.missing_at is not None else "stored"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,14 +26,14 @@ OnBatch = Callable[[str, int], None]
 
 
 async def key_usage(db: Database) -> dict[str, dict[str, int]]:
-    """Rows per data key id, per table (recordings: files not yet deleted)."""
+    """Rows per data key id, per table (recordings: files neither deleted nor missing)."""
     usage: dict[str, dict[str, int]] = {}
     async with db.read() as conn:
         for name, model in (*_MODELS.items(), ("recordings", Recording)):
             stmt = (select(model.key_id, func.count()).where(model.key_id.is_not(None))
                     .group_by(model.key_id))
             if model is Recording:
-                stmt = stmt.where(Recording.deleted_at.is_(None))
+                stmt = stmt.where(Recording.deleted_at.is_(None), Recording.missing_at.is_(None))
             usage[name] = {k: int(n) for k, n in (await conn.execute(stmt)).all()}
     return usage
 

@@ -267,11 +267,18 @@ class Recording(Base):
 
     `attempt_id` has no foreign key: a recording is kept per its campaign's rule,
     which may be longer or shorter than its call record's, and an FK action would
-    run per deleted attempt in every purge.
+    run per deleted attempt in every purge. One row per recorded segment of a call
+    (`segment` 1, 2, … when the agent starts and stops recording). `node_id` is the
+    node whose recordings folder holds the file; `number_hash` (the DNC's keyed hash,
+    copied from the attempt) finds a number's recordings after the call record was
+    anonymised, and is cleared when the file is deleted. `missing_at`: recovery found
+    the file gone (the row is kept, and the event audited).
     """
 
     __tablename__ = "recordings"
-    __table_args__ = (Index("ix_recordings_campaign_created", "campaign_id", "created_at"),)
+    __table_args__ = (Index("ix_recordings_campaign_created", "campaign_id", "created_at"),
+                      Index("ix_recordings_node_id_id", "node_id", "id"),
+                      UniqueConstraint("attempt_id", "segment"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     attempt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
@@ -284,6 +291,11 @@ class Recording(Base):
     key_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    segment: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    channels: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    number_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    missing_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
