@@ -301,6 +301,9 @@ class ComplianceProfile(_Model):
     consent_required: Annotated[bool, Tighter.TRUE] = False
     sip_decline_is_refusal: Annotated[bool, Tighter.TRUE] = False
     caller_id_required: Annotated[bool, Tighter.TRUE] = True
+    # A recorded call first plays the campaign's consent announcement to the customer
+    # (two-party-consent jurisdictions); a custom profile can require it, never waive it.
+    recording_announcement_required: Annotated[bool, Tighter.TRUE] = False
     retention: Retention = Retention()
 
     def calling_window_open(self, local: datetime) -> bool:

@@ -132,6 +132,7 @@ retention:
   call_records: {days: 14, action: anonymise}
   recordings: {minimum_days: 10}
 consent_required: true
+recording_announcement_required: true
 """)
     profile = load_profile(path)
     assert profile.name == "acme-uk" and profile.base == "uk"
@@ -141,6 +142,7 @@ consent_required: true
     assert not profile.calling_window_open(at(6, 12))
     assert profile.calling_window_open(at(5, 12)) and not profile.calling_window_open(at(5, 17))
     assert load_profiles([path])["acme-uk"] == profile
+    assert profile.recording_announcement_required
 
 
 @pytest.mark.parametrize(("body", "field", "line", "reason"), [
@@ -163,6 +165,17 @@ def test_loosening_is_an_error_naming_file_line_field(tmp_path: Path, body: str,
     with pytest.raises(ConfigError, match=reason) as info:
         load_profile(path)
     assert (info.value.file, info.value.field, info.value.line) == (str(path), field, line)
+
+
+def test_a_required_recording_announcement_cannot_be_waived(tmp_path: Path) -> None:
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("name: strict\nbase: us\nrecording_announcement_required: true\n")
+    lax = tmp_path / "lax.yaml"
+    lax.write_text("name: lax\nbase: strict\nrecording_announcement_required: false\n")
+    with pytest.raises(ConfigError, match="cannot be switched off") as info:
+        load_profiles([strict, lax])
+    assert (info.value.file, info.value.field, info.value.line) == (
+        str(lax), "recording_announcement_required", 3)
 
 
 def test_unknown_base_and_name_clash(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Recordings: segment, channels, node, number hash, missing flag
 
-Revision ID: 0004
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 10:00:00.000000
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import dialer.store.types
 
-revision: str = "0004"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
