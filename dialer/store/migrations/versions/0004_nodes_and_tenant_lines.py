@@ -1,7 +1,7 @@
 """Nodes (heartbeat and drain requests) and a tenant-wide line limit
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-27 09:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import dialer.store.types
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
