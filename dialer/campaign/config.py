@@ -27,6 +27,7 @@ from pydantic import (
 from dialer.campaign.durations import Duration
 from dialer.compliance import WEEKDAYS, CallingHours, TimeRange
 from dnc import is_known_region
+from recordings import DEFAULT_TOGGLE_CODE, RecordingMode
 
 
 class _Section(BaseModel):
@@ -237,21 +238,14 @@ class ConsentConfig(_Section):
     evidence_required: bool = False
 
 
-class RecordingMode(enum.StrEnum):
-    """Which calls are recorded."""
-
-    NEVER = "never"
-    ON_DEMAND = "on_demand"
-    ALL = "all"
-
-
 class RecordingConfig(_Section):
-    """`recording:` policy read by `recordings/`."""
+    """`recording:` the policy `recordings.policy_of` reads (never, on demand with the
+    agent's toggle code, or every connected call; an announcement played first)."""
 
     mode: RecordingMode = RecordingMode.NEVER
     consent_announcement: SoundName | None = None
     stereo: bool = False
-    toggle_code: DtmfCode | None = "*7"
+    toggle_code: DtmfCode = DEFAULT_TOGGLE_CODE
 
 
 class LinesConfig(_Section):
@@ -313,8 +307,7 @@ class CampaignConfig(_Section):
         """Every DTMF code an agent may key, mapped to what it is ('disposition refused')."""
         codes = {d.code: f"disposition {d.name}" for d in self.dispositions}
         codes.update({p.code: f"pause code {p.name}" for p in self.pause_codes})
-        if self.recording.toggle_code is not None:
-            codes[self.recording.toggle_code] = "recording toggle"
+        codes[self.recording.toggle_code] = "recording toggle"
         return codes
 
     def disposition(self, code_or_name: str) -> Disposition | None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from dialer.campaign.config import CampaignConfig, RecordingMode
+from dialer.campaign.config import CampaignConfig
 from dialer.compliance import (
     AttemptCaps,
     ComplianceProfile,
@@ -21,6 +21,7 @@ from dialer.compliance import (
 )
 from dialer.yamlconf import Loc
 from dnc import normalize
+from recordings import PolicyError, policy_of
 
 Problem = tuple[Loc, str]
 
@@ -151,8 +152,7 @@ def _codes(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[Probl
     owners: list[tuple[str, Loc]] = [(d.code, ("dispositions", i, "code"))
                                      for i, d in enumerate(config.dispositions)]
     owners += [(p.code, ("pause_codes", i, "code")) for i, p in enumerate(config.pause_codes)]
-    if config.recording.toggle_code is not None:
-        owners.append((config.recording.toggle_code, ("recording", "toggle_code")))
+    owners.append((config.recording.toggle_code, ("recording", "toggle_code")))
     for i, (code, loc) in enumerate(owners):
         for other, other_loc in owners[:i]:
             if code == other:
@@ -179,9 +179,11 @@ def _retention(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[P
 
 
 def _recording(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[Problem]:
-    recording = config.recording
-    if recording.mode is RecordingMode.ON_DEMAND and recording.toggle_code is None:
-        yield ("recording", "toggle_code"), "on_demand recording needs a toggle_code"
+    try:
+        policy_of(config.recording,
+                  announcement_required=profile.recording_announcement_required)
+    except PolicyError as exc:
+        yield ("recording", exc.field or "mode"), f"{exc.reason} (profile {profile.name})"
 
 
 def _dotted(loc: Loc) -> str:
