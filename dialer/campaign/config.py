@@ -295,6 +295,7 @@ class CampaignConfig(_Section):
     lines: LinesConfig = LinesConfig()
     agents: tuple[AgentId, ...] | None = None
     retention: RetentionConfig = RetentionConfig()
+    simulation: dict[str, Any] | None = None  # read by `dialer simulate` only
 
     @model_validator(mode="before")
     @classmethod

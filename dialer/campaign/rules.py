@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from dialer.campaign.config import CampaignConfig
+from dialer.campaign.config import CampaignConfig, PacingMode
 from dialer.compliance import (
     AttemptCaps,
     ComplianceProfile,
@@ -142,7 +142,8 @@ def _pacing(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[Prob
         yield ("pacing", "amd_overrun"), (
             f"must be shorter than the {profile.abandon.connect_within_s:g} s in which a live "
             "callee must reach an agent")
-    if pacing.power_lines_per_agent > config.lines.lines_per_agent:
+    if pacing.mode is PacingMode.POWER and \
+            pacing.power_lines_per_agent > config.lines.lines_per_agent:
         yield ("pacing", "power_lines_per_agent"), (
             f"{pacing.power_lines_per_agent} is above lines.lines_per_agent "
             f"{config.lines.lines_per_agent}")

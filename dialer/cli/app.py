@@ -15,13 +15,18 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from dialer.cli import (
+    agents_cmd,
     ari_cmd,
+    campaign_cmd,
     config_cmd,
     dnc_cmd,
+    drain_cmd,
     keys_cmd,
+    leads_cmd,
     purge_cmd,
     recordings_cmd,
     report_cmd,
+    tenant_cmd,
 )
 from dialer.errors import ConfigError, DialerError
 from dialer.logs import configure_logging
@@ -29,6 +34,7 @@ from dialer.settings import Settings, load_settings
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     config_cmd, keys_cmd, dnc_cmd, purge_cmd, report_cmd, ari_cmd, recordings_cmd,
+    campaign_cmd, tenant_cmd, leads_cmd, agents_cmd, drain_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file
