@@ -178,12 +178,6 @@ class AmdConfig(_Section):
     message: SoundName | None = None
     notsure: Literal["human", "machine"] = "human"
 
-    @model_validator(mode="after")
-    def _message_to_leave(self) -> AmdConfig:
-        if self.machine_action is MachineAction.LEAVE_MESSAGE and self.message is None:
-            raise ValueError("machine_action leave_message needs a message (a sound name)")
-        return self
-
 
 class SafeHarbourConfig(_Section):
     """`safe_harbour:` the information message an abandoned callee hears (who called,
@@ -201,12 +195,6 @@ class Disposition(_Section):
     refusal: bool = False
     final: bool = False
     retry_after: Duration | None = None
-
-    @model_validator(mode="after")
-    def _one_meaning(self) -> Disposition:
-        if self.retry_after is not None and (self.refusal or self.final):
-            raise ValueError("retry_after makes no sense on a refusal or final disposition")
-        return self
 
     @property
     def ends_lead(self) -> bool:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from dialer.campaign.config import CampaignConfig, PacingMode
+from dialer.campaign.config import CampaignConfig, MachineAction, PacingMode
 from dialer.compliance import (
     AttemptCaps,
     ComplianceProfile,
@@ -124,6 +124,8 @@ def _messages(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[Pr
     if profile.abandon.automated_opt_out and config.opt_out_key is None:
         yield ("opt_out_key",), (f"required by profile {profile.name}: the callee can opt out "
                                  "with a key press")
+    if config.amd.machine_action is MachineAction.LEAVE_MESSAGE and config.amd.message is None:
+        yield ("amd", "message"), "machine_action leave_message needs a message (a sound name)"
     if default_region(config, profile) is None:
         yield ("region",), (f"required: profile {profile.name} implies no region for numbers "
                             "written without a country code")
@@ -163,6 +165,9 @@ def _codes(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[Probl
                             "told apart as they are keyed (one is a prefix of the other)")
     names: dict[str, int] = {}
     for i, d in enumerate(config.dispositions):
+        if d.retry_after is not None and d.ends_lead:
+            yield ("dispositions", i, "retry_after"), ("makes no sense on a refusal or final "
+                                                       "disposition")
         if d.name in names:
             yield ("dispositions", i, "name"), f"name {d.name!r} is used twice"
         names.setdefault(d.name, i)
