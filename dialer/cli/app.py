@@ -14,13 +14,21 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from dialer.cli import ari_cmd, config_cmd, dnc_cmd, keys_cmd, purge_cmd, report_cmd
+from dialer.cli import (
+    ari_cmd,
+    command_cmd,
+    config_cmd,
+    dnc_cmd,
+    keys_cmd,
+    purge_cmd,
+    report_cmd,
+)
 from dialer.errors import ConfigError, DialerError
 from dialer.logs import configure_logging
 from dialer.settings import Settings, load_settings
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
-    config_cmd, keys_cmd, dnc_cmd, purge_cmd, report_cmd, ari_cmd,
+    config_cmd, keys_cmd, dnc_cmd, purge_cmd, report_cmd, ari_cmd, command_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file

@@ -89,14 +89,18 @@ class _Subscriber:
 
 
 class MqttBus:
-    """An `EventBus` on an MQTT broker; see the module docstring for its behaviour."""
+    """An `EventBus` on an MQTT broker; see the module docstring for its behaviour.
+
+    `announce=False` makes an observer (the CLI, a dashboard): no health, no last will.
+    """
 
     def __init__(self, config: MqttConfig, *, node_id: str, keepalive: int = 30,
                  op_timeout: float = 10.0, flush_timeout: float = 2.0,
                  backoff_min: float = 0.2, backoff_max: float = 30.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, announce: bool = True) -> None:
         self.config = config
         self.node_id = node_id
+        self.announce = announce
         self.stats = BusStats()
         self._health_topic = health_topic(node_id)
         self._health = _encode(node_health(node_id, NodeStatus.ONLINE).payload)
@@ -321,7 +325,8 @@ class MqttBus:
 
     async def _session(self, ssl_context: ssl.SSLContext | None) -> None:
         """One connection: announce, re-subscribe, then receive and send until it drops."""
-        will = aiomqtt.Will(self._wire(self._health_topic), self._will, qos=1, retain=True)
+        will = (aiomqtt.Will(self._wire(self._health_topic), self._will, qos=1, retain=True)
+                if self.announce else None)
         client = aiomqtt.Client(
             self.config.host, self.config.port, username=self.config.username,
             password=self.config.password, identifier=self.config.client_id, will=will,
@@ -333,8 +338,9 @@ class MqttBus:
                      self.config.address, len(self._queue))
             self._client = client
             try:
-                await client.publish(self._wire(self._health_topic), self._health, qos=1,
-                                     retain=True, timeout=self._op_timeout)
+                if self.announce:
+                    await client.publish(self._wire(self._health_topic), self._health, qos=1,
+                                         retain=True, timeout=self._op_timeout)
                 for topic_filter in list(self._filters):
                     await self._broker_subscribe(client, topic_filter)
                 self._connected.set()
@@ -346,8 +352,9 @@ class MqttBus:
             finally:
                 self._client = None
                 self._connected.clear()
-            await client.publish(self._wire(self._health_topic), self._will, qos=1,
-                                 retain=True, timeout=self._op_timeout)
+            if self.announce:
+                await client.publish(self._wire(self._health_topic), self._will, qos=1,
+                                     retain=True, timeout=self._op_timeout)
 
     def _wire(self, topic: str) -> str:
         return self.config.topic_prefix + topic

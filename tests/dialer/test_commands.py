@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 import pytest
 
+from dialer.cli import main
 from dialer.commands import (
     CommandService,
     CommandStatus,
@@ -348,3 +350,52 @@ async def test_store_target_pauses_resumes_freezes_and_refuses(store: Store,
     missing = await svc.handle(Message("dialer/n1/cmd", cmd(id="c-99", campaign=campaign.id + 99)))
     assert missing.status is CommandStatus.FAILED and missing.reason == \
         f"no campaign {campaign.id + 99}"
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+@pytest.mark.mqtt
+async def test_the_cli_sends_a_command_and_prints_the_answer(
+        mqtt_url: str, target: RecordingTarget, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = f"test-cli-{id(target):x}"
+    for name, value in (("MQTT_URL", mqtt_url), ("MQTT_TOPIC_PREFIX", prefix),
+                        ("COMMAND_TOKEN", TOKEN), ("NODE_ID", "cli-host")):
+        monkeypatch.setenv(f"DIALER_{name}", value)
+    node = MqttBus(MqttConfig.from_url(mqtt_url, topic_prefix=prefix, client_id=f"{prefix}-n"),
+                   node_id="n1", backoff_min=0.02, backoff_max=0.2)
+    svc = CommandService(node, target, node_id="n1", token=TOKEN)
+    async with node, asyncio.TaskGroup() as tg:
+        runner = tg.create_task(svc.run())
+        await asyncio.wait_for(svc.ready.wait(), 5)
+        await node.wait_connected(5)
+        ok = await asyncio.to_thread(main, ["command", "freeze", "12", "--node", "n1",
+                                            "--until", "2099-01-01T00:00:00+00:00",
+                                            "--reason", "complaint", "--by", "alice"])
+        out_ok = capsys.readouterr().out
+        monkeypatch.setenv("DIALER_COMMAND_TOKEN", "not-the-token")
+        bad = await asyncio.to_thread(main, ["command", "drain", "--node", "n1"])
+        out_bad = capsys.readouterr().out
+        runner.cancel()
+    parts = urlsplit(mqtt_url)
+    async with aiomqtt.Client(parts.hostname or "127.0.0.1", parts.port or 1883) as raw:
+        await raw.publish(f"{prefix}/dialer/n1/health", b"", qos=1, retain=True)
+    assert ok == 0 and re.fullmatch(r"n1: freeze cli-[0-9a-f]{12}: ok\n", out_ok)
+    assert target.calls == [("freeze", 12, datetime(2099, 1, 1, tzinfo=UTC),
+                             f"complaint (mqtt command {out_ok.split()[2][:-1]} by alice)")]
+    assert bad == 1 and "rejected (unauthorised: missing or wrong token)" in out_bad
+
+
+def test_the_cli_needs_a_token_and_a_broker(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("DIALER_COMMAND_TOKEN", raising=False)
+    monkeypatch.setenv("DIALER_MQTT_URL", "mqtt://127.0.0.1:1")
+    assert main(["command", "pause", "3"]) == 2
+    assert "command_token" in capsys.readouterr().err
+    monkeypatch.setenv("DIALER_COMMAND_TOKEN", TOKEN)
+    assert main(["command", "pause", "3", "--timeout", "0.3"]) == 1
+    assert "did not answer" in capsys.readouterr().err
+    monkeypatch.delenv("DIALER_MQTT_URL")
+    assert main(["command", "pause", "3"]) == 2
+    assert "mqtt_url" in capsys.readouterr().err

@@ -110,6 +110,20 @@ async def test_last_will_when_the_node_dies(mqtt_url: str, mqtt_prefix: str) -> 
         await node.wait()
 
 
+async def test_an_observer_announces_nothing(
+        private_broker: Callable[..., Awaitable[PrivateBroker]]) -> None:
+    broker = await private_broker()
+    async with MqttBus(_config(broker.url, "", "obs"), node_id="obs", announce=False,
+                       **FAST) as observer:
+        await observer.wait_connected(5)
+    watcher = MqttBus(_config(broker.url, "", "w"), node_id="w", announce=False, **FAST)
+    async with watcher, watcher.subscribe("dialer/#") as messages:
+        await watcher.wait_connected(5)
+        await watcher.publish("dialer/w/marker", {"end": True})
+        first = await _next(messages)     # retained messages would have come before it
+    assert first.topic == "dialer/w/marker"
+
+
 async def test_payloads_that_are_not_json_objects_are_dropped_and_counted(
         mqtt_url: str, mqtt_prefix: str, caplog: pytest.LogCaptureFixture) -> None:
     parts = urlsplit(mqtt_url)
