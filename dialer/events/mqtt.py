@@ -297,8 +297,15 @@ class MqttBus:
     # -- the connection loop -----------------------------------------------------------
 
     async def _run(self, ssl_context: ssl.SSLContext | None) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._connect_loop(ssl_context), name=f"mqtt[{self.node_id}].link")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._connect_loop(ssl_context),
+                               name=f"mqtt[{self.node_id}].link")
+        except Exception:
+            # not a broker problem (those are retried): say so now, not only at close
+            log.exception("mqtt[%s]: the connection loop failed; events are no longer sent",
+                          self.node_id)
+            raise
 
     async def _connect_loop(self, ssl_context: ssl.SSLContext | None) -> None:
         failures = 0
