@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 FIELDS = frozenset({"id", "command", "campaign", "until", "reason", "by", "at", "token"})
 _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _BY = re.compile(r"[\w.@\-]{1,64}")
+_FIELD_NAME = re.compile(r"[a-z_]{1,20}")
 MAX_REASON = 200
 
 
@@ -157,11 +158,14 @@ def parse_command(payload: Mapping[str, Any], *, token: str | None, now: datetim
     if token is None:
         raise reject(RejectReason.UNAUTHORISED, "commands are disabled: no command token is set")
     sent = payload.get("token")
-    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), token.encode()):
+    if not isinstance(sent, str) or not hmac.compare_digest(
+            sent.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")):
         raise reject(RejectReason.UNAUTHORISED, "missing or wrong token")
     unknown = sorted(set(payload) - FIELDS)
     if unknown:
-        raise reject(RejectReason.MALFORMED, f"unknown fields: {', '.join(unknown)[:100]}")
+        named = [k for k in unknown if _FIELD_NAME.fullmatch(k)]     # echo only plain names
+        raise reject(RejectReason.MALFORMED, f"{len(unknown)} unknown field(s)"
+                     + (f": {', '.join(named[:5])}" if named else ""))
     if command_id is None:
         raise reject(RejectReason.MALFORMED, "'id' must be 1-64 of A-Z a-z 0-9 _ . : -")
     kind = _known_kind(payload.get("command"))
@@ -187,8 +191,10 @@ def parse_command(payload: Mapping[str, Any], *, token: str | None, now: datetim
         if until <= now:
             raise reject(RejectReason.MALFORMED, "'until' is not in the future")
     reason = payload.get("reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-        raise reject(RejectReason.MALFORMED, f"'reason' must be text of at most {MAX_REASON}")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON
+                               or not reason.isprintable()):
+        raise reject(RejectReason.MALFORMED,
+                     f"'reason' must be printable text of at most {MAX_REASON} characters")
     by = payload.get("by")
     if by is not None and (not isinstance(by, str) or not _BY.fullmatch(by)):
         raise reject(RejectReason.MALFORMED, "'by' must be 1-64 of letters, digits, _ . @ -")

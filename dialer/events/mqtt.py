@@ -159,29 +159,32 @@ class MqttBus:
         await self.close()
 
     async def close(self) -> None:
-        """Send what is queued (for up to `flush_timeout` s if connected), say `offline`, stop."""
+        """Send what is queued (for up to `flush_timeout` s if connected, then announce
+        `offline`), stop, and count what could not be sent as dropped."""
         if self._state in (BusState.CLOSING, BusState.CLOSED):
             return
         self._set_state(BusState.CLOSING)
         self._wakeup.set()
         runner = self._runner
-        if runner is not None:
-            if self.is_connected:
-                await asyncio.wait({runner}, timeout=self._flush_timeout + self._op_timeout)
-            if not runner.done():
-                runner.cancel()
-            try:
-                await runner
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-        if self._queue:
-            log.warning("mqtt[%s]: %d events not sent before closing", self.node_id,
-                        len(self._queue))
-            self.stats.dropped += len(self._queue)
-            self._queue.clear()
-        self._set_state(BusState.CLOSED)
+        try:
+            if runner is not None:
+                if self.is_connected:
+                    await asyncio.wait({runner}, timeout=self._flush_timeout + self._op_timeout)
+                if not runner.done():
+                    runner.cancel()
+                try:
+                    await runner
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
+        finally:
+            if self._queue:
+                log.warning("mqtt[%s]: %d events not sent before closing", self.node_id,
+                            len(self._queue))
+                self.stats.dropped += len(self._queue)
+                self._queue.clear()
+            self._set_state(BusState.CLOSED)
 
     async def wait_connected(self, timeout: float) -> None:
         """Wait until connected to the broker; TimeoutError after `timeout` seconds."""
@@ -380,8 +383,8 @@ def _code(granted: object) -> int:
 def _encode(payload: dict[str, Any]) -> bytes:
     if not isinstance(payload, dict):
         raise TypeError("an event payload is a dict (a JSON object)")
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode()
+    # ASCII with \u escapes: any str (even a lone surrogate) encodes, and stays valid UTF-8
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 def _check_topic(topic: str) -> None:

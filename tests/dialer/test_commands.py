@@ -154,6 +154,9 @@ async def test_numbers_in_a_reason_are_masked(service: tuple[CommandService, InP
     (cmd("freeze", until="tomorrow"), "malformed"),
     (cmd(reason=42), "malformed"),
     (cmd(reason="x" * 201), "malformed"),
+    (cmd(reason="line\nbreak"), "malformed"),
+    (cmd(reason="lone \ud800 surrogate"), "malformed"),
+    (cmd(token="\ud800"), "unauthorised"),
     (cmd(by="alice; drop table"), "malformed"),
     (cmd(at=...), "malformed"),
     (cmd(at="2026-03-01T09:30:00"), "malformed"),
@@ -171,6 +174,22 @@ async def test_bad_commands_are_rejected_logged_and_never_acted_on(
     assert TOKEN not in caplog.text and TOKEN not in str(result)
     assert any("rejected" in r.getMessage() and r.levelno == logging.WARNING
                for r in caplog.records)
+
+
+async def test_unknown_field_names_are_echoed_only_when_plain(
+        service: tuple[CommandService, InProcessBus], target: RecordingTarget) -> None:
+    svc, bus = service
+    body = cmd(**{"untill": "x", "+8613812345678": 1, "\ud800": 2})
+    result = await _result(bus, svc, Message("dialer/n1/cmd", body))
+    assert result["reason"] == "malformed: 3 unknown field(s): untill"
+    assert target.calls == []
+
+
+async def test_chinese_reasons_survive_the_wire(service: tuple[CommandService, InProcessBus],
+                                               target: RecordingTarget) -> None:
+    svc, _ = service
+    await svc.handle(Message("dialer/n1/cmd", cmd(reason="客户投诉")))
+    assert target.calls == [("pause", 12, "客户投诉 (mqtt command c-1)")]
 
 
 async def test_a_retained_command_is_never_acted_on(service: tuple[CommandService, InProcessBus],

@@ -49,11 +49,13 @@ async def test_round_trip_with_retained_health_first(mqtt_url: str, mqtt_prefix:
             health = await _next(messages)
             assert (health.topic, health.payload, health.retain) == (
                 "dialer/n1/health", {"node": "n1", "status": "online"}, True)
-            await bus.publish("dialer/n1/campaign/7/stats", {"campaign": 7, "lines": 3})
+            await bus.publish("dialer/n1/campaign/7/stats",
+                              {"campaign": 7, "lines": 3, "name": "春季 \ud800"})
             await bus.publish("dialer/dnc/added", {"hash": "ab" * 32, "version": 9}, qos=1)
             first, second = await _next(messages), await _next(messages)
         assert (first.topic, first.payload, first.retain) == (
-            "dialer/n1/campaign/7/stats", {"campaign": 7, "lines": 3}, False)
+            "dialer/n1/campaign/7/stats", {"campaign": 7, "lines": 3, "name": "春季 \ud800"},
+            False)
         assert second.payload == {"hash": "ab" * 32, "version": 9}
     assert bus.stats.published == 2 and bus.stats.dropped == 0
 
