@@ -16,6 +16,7 @@ from types import ModuleType
 
 from dialer.cli import (
     ari_cmd,
+    command_cmd,
     config_cmd,
     dnc_cmd,
     keys_cmd,
@@ -28,7 +29,14 @@ from dialer.logs import configure_logging
 from dialer.settings import Settings, load_settings
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
-    config_cmd, keys_cmd, dnc_cmd, purge_cmd, report_cmd, ari_cmd, recordings_cmd,
+    config_cmd,
+    keys_cmd,
+    dnc_cmd,
+    purge_cmd,
+    report_cmd,
+    recordings_cmd,
+    command_cmd,
+    ari_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file
