@@ -32,11 +32,20 @@ Decisions the engine relies on:
   subscribed to `channel:<id>` (`subscribe_source`), as the outbound flow above is.
 - Bridges are `mixing,dtmf_events` (`MIXING_BRIDGE`): plain mixing may go native RTP
   and then no DTMF events arrive. Channel ids must be fixed-length (UUIDs).
+- `on_request(method, path_template, seconds, status)` (optional) learns every REST
+  call; `path_template` replaces ids and names by `{id}`, so metric labels carry none.
 - `FastAgiServer` (fastagi.py) answers dialplan `AGI(agi://host:port/<route>,…)` calls
   with async handlers that return the channel variables to set.
 """
 
-from ari_bridge.client import DEFAULT_EVENT_TYPES, MIXING_BRIDGE, AriClient, ClientState
+from ari_bridge.client import (
+    DEFAULT_EVENT_TYPES,
+    MIXING_BRIDGE,
+    AriClient,
+    ClientState,
+    RequestHook,
+    path_template,
+)
 from ari_bridge.dispatch import Subscription, SubscriptionClosed
 from ari_bridge.errors import (
     AgiError,
@@ -79,7 +88,7 @@ from ari_bridge.events import (
 from ari_bridge.fastagi import AgiHandler, AgiProtocolError, AgiRequest, FastAgiServer
 from ari_bridge.models import Bridge, CallerId, Channel, Endpoint, LiveRecording, Playback
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_public_surface.py checks)
     "AgiError", "AgiHandler", "AgiProtocolError", "AgiRequest", "ApplicationReplaced",
     "AriClient", "AriConnectionLost", "AriError", "AriRequestError", "AriTimeout", "Bridge",
     "BridgeCreated", "BridgeDestroyed", "CallerId", "Channel", "ChannelCreated",
@@ -88,6 +97,7 @@ __all__ = [
     "ChannelStateChange", "ChannelVarset", "ClientState", "Connected", "DEFAULT_EVENT_TYPES",
     "Dial", "Disconnected", "Endpoint", "EndpointStateChange", "Event", "FastAgiServer",
     "KNOWN_EVENT_TYPES", "LiveRecording", "MIXING_BRIDGE", "Playback", "PlaybackFinished",
-    "PlaybackStarted", "RecordingFailed", "RecordingFinished", "RecordingStarted", "StasisEnd",
-    "StasisStart", "Subscription", "SubscriptionClosed", "UnknownEvent", "parse_event",
+    "PlaybackStarted", "RecordingFailed", "RecordingFinished", "RecordingStarted", "RequestHook",
+    "StasisEnd", "StasisStart", "Subscription", "SubscriptionClosed", "UnknownEvent",
+    "parse_event", "path_template",
 ]

@@ -8,7 +8,8 @@ import enum
 import json
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,6 +33,30 @@ DEFAULT_EVENT_TYPES: tuple[str, ...] = (
 
 #: Bridges that deliver DTMF events from their members (plain "mixing" may go native RTP).
 MIXING_BRIDGE = "mixing,dtmf_events"
+
+#: `on_request(method, path_template, seconds, status)`: called after every REST call;
+#: status is None when no answer came (timeout, connection lost). Must be quick.
+RequestHook = Callable[[str, str, float, int | None], None]
+
+# The words of ARI's REST paths. `path_template` keeps these and replaces every other
+# segment (ids, names, endpoint resources — possibly numbers) by `{id}`.
+_ARI_WORDS = frozenset({
+    "addChannel", "answer", "applications", "asterisk", "bridges", "channels", "config",
+    "continue", "control", "copy", "create", "deviceStates", "dial", "dtmf", "dynamic",
+    "endpoints", "eventFilter", "events", "externalMedia", "file", "hold", "info", "live",
+    "logging", "mailboxes", "modules", "moh", "move", "mute", "ping", "play", "playbacks",
+    "record", "recordings", "redirect", "refer", "referTo", "reload", "removeChannel", "ring",
+    "rotate", "rtp_statistics", "sendMessage", "silence", "snoop", "sounds", "stop", "stored",
+    "subscription", "transfer", "unmute", "unhold", "user", "variable", "videoSource",
+    "DAHDI", "IAX2", "Local", "PJSIP", "SIP",
+})
+
+
+def path_template(path: str) -> str:
+    """A REST path with its ids replaced: `/channels/<uuid>/dial` -> `/channels/{id}/dial`
+    (fit for a metric label: no id, name or number survives)."""
+    return "/".join(part if part in _ARI_WORDS or not part else "{id}"
+                    for part in path.split("/"))
 
 
 class ClientState(enum.Enum):
@@ -63,7 +88,8 @@ class AriClient:
     reconnecting with capped exponential backoff and full jitter, and on every
     (re)connection sets the event filter and re-subscribes the event sources added
     with `subscribe_source`. Leaving unsubscribes those sources and closes
-    everything the client opened (not a session passed in).
+    everything the client opened (not a session passed in). `on_request`, if
+    given, learns each REST call's method, path template, duration and status.
     """
 
     def __init__(self, base_url: str, user: str, password: str, app: str, *,
@@ -71,7 +97,8 @@ class AriClient:
                  connect_timeout: float = 10.0, pool_size: int = 64,
                  event_types: Sequence[str] = DEFAULT_EVENT_TYPES, heartbeat: float = 10.0,
                  backoff_min: float = 0.2, backoff_max: float = 10.0,
-                 unowned_maxsize: int = 10_000, rng: random.Random | None = None) -> None:
+                 unowned_maxsize: int = 10_000, rng: random.Random | None = None,
+                 on_request: RequestHook | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
         self._api = self.base_url + "/ari"
@@ -87,6 +114,7 @@ class AriClient:
         self._heartbeat = heartbeat
         self._backoff = (backoff_min, backoff_max)
         self._rng = rng or random.Random()
+        self._on_request = on_request
         self._router = Router(unowned_maxsize)
         self._sources: set[str] = set()
         self._state = ClientState.NEW
@@ -289,6 +317,8 @@ class AriClient:
                 query = clean
             else:
                 payload = {**clean, **(body or {})}
+        status: int | None = None
+        started = time.perf_counter()
         try:
             async with self._session.request(method, self._api + path, params=query,
                                              json=payload, headers=self._auth,
@@ -299,6 +329,10 @@ class AriClient:
             raise AriTimeout(method, path, self._request_timeout) from exc
         except aiohttp.ClientError as exc:
             raise AriConnectionLost(f"{method} {path}: {_describe(exc)}") from exc
+        finally:
+            if self._on_request is not None:
+                self._on_request(method, path_template(path), time.perf_counter() - started,
+                                 status)
         if status >= 400:
             raise _request_error(method, path, status, data, channel_id, creates)
         if not data:

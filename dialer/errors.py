@@ -4,9 +4,12 @@
      ├── ConfigError        bad configuration: names the file, line and field
      ├── StoreUnavailable   the store cannot be read or written (the engine fails closed)
      ├── NotFound           a tenant, campaign, agent, attempt… named by the caller is absent
-     └── CryptoError        an encrypted value cannot be decrypted
-          ├── UnknownKeyId      it names a data key the keyring does not hold
-          └── DecryptionFailed  it was tampered with, truncated, or moved to another column
+     ├── CryptoError        an encrypted value cannot be decrypted
+     │    ├── UnknownKeyId      it names a data key the keyring does not hold
+     │    └── DecryptionFailed  it was tampered with, truncated, or moved to another column
+     └── CommandError       an operator's command (MQTT) is not carried out
+          ├── CommandRejected   malformed, unknown, unauthorised, stale, duplicate, retained
+          └── CommandRefused    valid, but its target cannot do it (e.g. resume a draft)
 """
 
 from __future__ import annotations
@@ -96,3 +99,25 @@ class DecryptionFailed(CryptoError):
         self.key_id = key_id
         super().__init__(f"cannot decrypt {column}"
                          + (f" (key {key_id!r})" if key_id else "") + f": {message}")
+
+
+class CommandError(DialerError):
+    """An operator's command is not carried out."""
+
+
+class CommandRejected(CommandError):
+    """A command that is never acted on; `reason` says why (a `RejectReason` value).
+
+    `command_id` is the command's id when it was readable; the message never
+    repeats the command's token or payload.
+    """
+
+    def __init__(self, reason: str, detail: str, *, command_id: str | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.command_id = command_id
+        super().__init__(f"{reason}: {detail}")
+
+
+class CommandRefused(CommandError):
+    """A valid command its target cannot carry out now (says why)."""

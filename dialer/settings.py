@@ -2,8 +2,8 @@
 
 Precedence, highest first: command-line flags, environment variables (`DIALER_*`),
 the node config file (YAML, `--config` or `DIALER_CONFIG`), then defaults. Secrets
-(the ARI and MQTT passwords, the key file's contents) are read from the environment
-or from files named in the config, never from the config file itself.
+(the ARI and MQTT passwords, the MQTT command token, the key file's contents) are read
+from the environment or from files named in the config, never from the config file itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dialer.errors import ConfigError
 from dialer.yamlconf import Loc, read_yaml, validation_error
 
 ENV_PREFIX = "DIALER_"
-SECRET_FIELDS = frozenset({"ari_password", "mqtt_password"})
+SECRET_FIELDS = frozenset({"ari_password", "command_token", "mqtt_password"})
 
 
 class Settings(BaseModel):
@@ -40,6 +40,15 @@ class Settings(BaseModel):
     mqtt_user: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_password_file: Path | None = None
+    mqtt_ca_file: Path | None = None          # TLS: trust this CA (mqtts:// URLs)
+    mqtt_cert_file: Path | None = None        # TLS client certificate, if the broker asks
+    mqtt_key_file: Path | None = None         # its private key
+    mqtt_client_id: str | None = None         # default: dialer-<node_id>
+    mqtt_topic_prefix: str = ""               # e.g. "site1/": every topic lives under it
+    mqtt_buffer: int = Field(default=10_000, ge=1)   # outbound events kept while the broker is away
+    command_token: SecretStr | None = None    # shared secret of MQTT commands
+    command_token_file: Path | None = None
+    command_max_age_s: float = Field(default=60.0, gt=0)  # older commands are rejected
     agi_listen: str = "127.0.0.1:4573"
     metrics_listen: str | None = None
     show_numbers: bool = False

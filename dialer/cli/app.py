@@ -18,6 +18,7 @@ from dialer.cli import (
     agents_cmd,
     ari_cmd,
     campaign_cmd,
+    command_cmd,
     config_cmd,
     dnc_cmd,
     drain_cmd,
@@ -33,8 +34,19 @@ from dialer.logs import configure_logging
 from dialer.settings import Settings, load_settings
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
-    config_cmd, keys_cmd, dnc_cmd, purge_cmd, report_cmd, ari_cmd, recordings_cmd,
-    campaign_cmd, tenant_cmd, leads_cmd, agents_cmd, drain_cmd,
+    config_cmd,
+    keys_cmd,
+    dnc_cmd,
+    purge_cmd,
+    report_cmd,
+    recordings_cmd,
+    command_cmd,
+    ari_cmd,
+    campaign_cmd,
+    tenant_cmd,
+    leads_cmd,
+    agents_cmd,
+    drain_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file
