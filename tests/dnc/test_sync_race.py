@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
-from conftest import NodeFactory
 
-from dnc import Source
+from dnc import Dnc, Source
+
+NodeFactory = Callable[..., Awaitable[Dnc]]  # the `open_node` fixture of tests/dnc/conftest.py
 
 
 async def test_a_local_refusal_during_a_sync_read_is_not_a_restored_store(

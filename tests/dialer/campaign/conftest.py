@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from campaign_support import WriteFile
 
 from dialer.keys import Keyring, new_keyring
 from dialer.store import Store
-
-MINIMAL = """\
-id: spring
-caller_id: "+861012345678"
-trunk:
-  endpoint: "PJSIP/{number}@customers"
-safe_harbour:
-  message: demo-thanks
-"""
-
-WriteFile = Callable[..., Path]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import MINIMAL, WriteFile
+from campaign_support import MINIMAL, WriteFile
 
 from dialer.cli import main
 from dialer.cli.campaign_cmd import until_time

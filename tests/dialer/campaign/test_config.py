@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import MINIMAL, WriteFile
+from campaign_support import MINIMAL, WriteFile
 
 from dialer.campaign import (
     Campaign,

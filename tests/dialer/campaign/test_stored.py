@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import MINIMAL, WriteFile
+from campaign_support import MINIMAL, WriteFile
 
 from dialer.campaign import (
     CampaignState,

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from leads_support import NOW, CsvWriter, Target, build, quote
 
-from dialer.campaign import Campaign, CampaignConfig, save_campaign
-from dialer.compliance import BUILTIN_PROFILES
+from dialer.campaign import save_campaign
 from dialer.keys import Keyring, new_keyring
 from dialer.store import Store
 from dnc import Dnc
-
-NOW = datetime(2025, 3, 12, 2, 30, tzinfo=UTC)
-BASE = {"id": "spring", "tenant": "acme", "caller_id": "+861012345678",
-        "trunk": {"endpoint": "PJSIP/{number}@customers"},
-        "safe_harbour": {"message": "demo-thanks"}}
-
-
-@dataclass
-class Target:
-    """A stored campaign to import into."""
-
-    campaign: Campaign
-    id: int
-    tenant_id: int
-
-
-def build(profile: str = "cn", **overrides: object) -> Campaign:
-    """A campaign under `profile` with `overrides` (top-level keys)."""
-    config = CampaignConfig.model_validate({**BASE, "profile": profile, **overrides})
-    return Campaign.build(config, BUILTIN_PROFILES[profile])
 
 
 @pytest.fixture
@@ -62,19 +40,14 @@ async def target(store: Store) -> Target:
     return Target(campaign, info.id, tenant.id)
 
 
-CsvWriter = Callable[..., Path]
-
-
 @pytest.fixture
 def csv_file(tmp_path: Path) -> CsvWriter:
     """Write rows (lists of cells) as a CSV file in an encoding; returns its path."""
     def make(rows: list[list[str]], encoding: str = "utf-8", name: str = "leads.csv") -> Path:
-        text = "".join(",".join(_quote(c) for c in row) + "\r\n" for row in rows)
+        text = "".join(",".join(quote(c) for c in row) + "\r\n" for row in rows)
         path = tmp_path / name
         path.write_bytes(text.encode(encoding))
         return path
     return make
 
 
-def _quote(cell: str) -> str:
-    return f'"{cell}"' if any(c in cell for c in ',"\n') else cell

@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import NOW, CsvWriter, Target, build
+from leads_support import NOW, CsvWriter, Target, build
 from sqlalchemy import select
 
 from dialer.campaign import save_campaign

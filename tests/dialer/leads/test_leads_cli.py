@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CsvWriter
+from leads_support import CsvWriter
 
 from dialer.cli import main
 
