@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, bindparam, func, insert, literal, null, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.crypto import FieldCipher
@@ -109,18 +109,22 @@ class Attempts:
 
     async def _history(self, conn: AsyncConnection, number_hash: bytes, since: datetime,
                        lead_id: int | None) -> DialHistory:
-        rows = (await conn.execute(select(NumberAttempt.at, NumberAttempt.abandoned).where(
+        """The number's attempts and the lead's row in one statement (one round trip:
+        this runs while the number's lock is held, before every originate)."""
+        attempts = select(literal(0).label("kind"), NumberAttempt.at, NumberAttempt.abandoned,
+                          null().label("lead_count"), null().label("lead_status"),
+                          null().label("lead_claimer")).where(
             NumberAttempt.number_hash == number_hash, NumberAttempt.at >= since)
-            .order_by(NumberAttempt.at.desc()))).all()
-        attempts = tuple((r.at, bool(r.abandoned)) for r in rows)
-        if lead_id is None:
-            return DialHistory(attempts)
-        lead = (await conn.execute(select(Lead.attempt_count, Lead.status, Lead.claimed_by)
-                                   .where(Lead.id == lead_id))).one_or_none()
-        if lead is None:
-            return DialHistory(attempts)
-        return DialHistory(attempts, lead_attempts=int(lead.attempt_count),
-                           lead_status=LeadStatus(lead.status), lead_claimed_by=lead.claimed_by)
+        lead = select(literal(1), null(), null(), Lead.attempt_count, Lead.status,
+                      Lead.claimed_by).where(Lead.id == (-1 if lead_id is None else lead_id))
+        rows = cast("Sequence[Row[Any]]", (await conn.execute(union_all(attempts, lead))).all())
+        past = sorted(((r.at, bool(r.abandoned)) for r in rows if r.kind == 0), reverse=True)
+        found = next((r for r in rows if r.kind == 1), None)
+        if found is None:
+            return DialHistory(tuple(past))
+        return DialHistory(tuple(past), lead_attempts=int(found.lead_count),
+                           lead_status=LeadStatus(found.lead_status),
+                           lead_claimed_by=found.lead_claimer)
 
     def update(self, attempt_id: uuid.UUID, **fields: Any) -> None:
         """Queue changes to an attempt (committed with the next batch; see `flush`)."""
