@@ -20,8 +20,8 @@ and only then commits the attempt row (durable, with the DNC version and the dec
 and returns a `DialTicket`. `Telephony.originate` takes nothing else. Store or DNC
 errors deny (`store_unavailable`, `dnc_unavailable`): fail closed. A denial carries
 `retry_at` when the lead may be offered again (the window's next opening, the end of a
-gap or a freeze); `DenyReason.lead_status` says which denials end the lead. Denials
-are counted by reason in `denials`.
+gap or a freeze); `DenyReason.lead_action` says what the denial means for the lead and
+`settle_denied` applies it. Denials are counted by reason in `denials`.
 
 A `DialTicket` is sealed with a key private to this module: constructing one anywhere
 else, or `dataclasses.replace`-ing one to point it at another number, raises TypeError.
@@ -41,7 +41,7 @@ from datetime import datetime
 
 from dialer.campaign import CampaignState
 from dialer.campaign.caps import CapReason, check_caps, history_start
-from dialer.campaign.windows import next_opening, number_zones, open_everywhere
+from dialer.campaign.windows import HORIZON, next_opening, number_zones, open_everywhere
 from dialer.errors import CryptoError, StoreUnavailable
 from dialer.store import ClaimedLead, DialHistory, LeadStatus, NewAttempt, Store
 from dnc import CheckStatus, Dnc, DncUnavailable, mask_number
@@ -51,6 +51,15 @@ log = logging.getLogger(__name__)
 ADMITTED = "admitted"  # the attempt row's gate_decision
 _SEAL_KEY = secrets.token_bytes(32)
 _NO_END_YEAR = 9999  # a freeze "until unfrozen" (the store's FROZEN_FOREVER)
+
+
+class LeadAction(enum.StrEnum):
+    """What a denial means for the lead it was about."""
+
+    CLOSE = "close"            # it can never be dialled: give it its final status
+    RESCHEDULE = "reschedule"  # not now: due again at `retry_at`
+    RELEASE = "release"        # nothing against this lead: hand the claim back
+    FORGET = "forget"          # no longer this node's lead: leave it alone
 
 
 class DenyReason(enum.StrEnum):
@@ -86,6 +95,15 @@ class DenyReason(enum.StrEnum):
         """True when the denial holds for every lead of the campaign right now (stop
         dialling it this tick), not only for this one."""
         return self in _CAMPAIGN_WIDE
+
+    @property
+    def lead_action(self) -> LeadAction:
+        """What to do with the lead (see `settle_denied`)."""
+        if self in _FINAL:
+            return LeadAction.CLOSE
+        if self is DenyReason.LEAD_NOT_CLAIMED:
+            return LeadAction.FORGET
+        return LeadAction.RELEASE if self in _CAMPAIGN_WIDE else LeadAction.RESCHEDULE
 
 
 _FINAL = {
@@ -225,7 +243,7 @@ class DialGate:
         hours = state.campaign.calling_hours
         if open_everywhere(hours, zones, now):
             return None, None
-        return DenyReason.OUTSIDE_WINDOW, next_opening(hours, zones, now)
+        return DenyReason.OUTSIDE_WINDOW, next_opening(hours, zones, now) or now + HORIZON
 
     async def _write(self, lead: ClaimedLead, state: CampaignState, now: datetime,
                      version: int) -> GateDecision:
@@ -266,6 +284,23 @@ class DialGate:
         log.debug("gate: denied %s (lead %d): %s%s", lead.masked_number, lead.id, reason.value,
                   f", retry at {retry_at.isoformat()}" if retry_at else "")
         return GateDecision(None, reason, version, retry_at)
+
+
+async def settle_denied(store: Store, lead: ClaimedLead, decision: GateDecision,
+                        now: datetime) -> LeadStatus | None:
+    """Apply a denial to its lead: close it, reschedule it at `retry_at`, hand its claim
+    back, or leave it alone when another node holds it now. Returns its new status."""
+    reason = decision.reason
+    if reason is None:
+        raise ValueError("the gate admitted this lead; there is nothing to settle")
+    action = reason.lead_action
+    if action is LeadAction.FORGET:
+        return None
+    if action is LeadAction.RELEASE:
+        await store.leads.release_claims([lead.id])
+        return LeadStatus.READY
+    status = reason.lead_status or LeadStatus.READY
+    return await store.leads.finish(lead.id, status, now=now, next_attempt_at=decision.retry_at)
 
 
 def _freeze_end(until: datetime | None) -> datetime | None:

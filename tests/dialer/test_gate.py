@@ -29,7 +29,7 @@ from tz_oracle import TRANSITIONS, VALID_FROM, VALID_UNTIL, open_in
 
 from dialer.campaign import CampaignState, read_campaign_state
 from dialer.errors import StoreFault, StoreUnavailable
-from dialer.gate import ADMITTED, DenyReason, DialGate, DialTicket
+from dialer.gate import ADMITTED, DenyReason, DialGate, DialTicket, LeadAction, settle_denied
 from dialer.keys import new_keyring
 from dialer.store import AttemptState, CampaignStatus, LeadStatus, Store
 from dnc import Dnc, Scope, Source, dnc_state, time_zones
@@ -341,6 +341,60 @@ async def test_checks_run_in_the_documented_order(store: Store, dnc: Dnc,
     assert seen == [DenyReason.CAMPAIGN_NOT_RUNNING, DenyReason.LINE_LIMIT,
                     DenyReason.NO_CONSENT, DenyReason.DNC, DenyReason.OUTSIDE_WINDOW]
     assert gate.denials == dict.fromkeys(seen, 1)
+
+
+@pytest.mark.parametrize(("reason", "action"), [
+    (DenyReason.DNC, LeadAction.CLOSE), (DenyReason.LIFETIME_CAP, LeadAction.CLOSE),
+    (DenyReason.OUTSIDE_WINDOW, LeadAction.RESCHEDULE), (DenyReason.MIN_GAP,
+                                                         LeadAction.RESCHEDULE),
+    (DenyReason.CAMPAIGN_FROZEN, LeadAction.RELEASE),
+    (DenyReason.STORE_UNAVAILABLE, LeadAction.RELEASE),
+    (DenyReason.LEAD_NOT_CLAIMED, LeadAction.FORGET)])
+def test_what_a_denial_means_for_its_lead(reason: DenyReason, action: LeadAction) -> None:
+    assert reason.lead_action is action
+    assert (reason.lead_status is not None) == (action is LeadAction.CLOSE)
+
+
+async def test_settle_denied_applies_each_action(store: Store, dnc: Dnc, gate: DialGate,
+                                                 state: CampaignState) -> None:
+    lunch = NOW.replace(hour=4, minute=30)
+    waiting = await claim(store, state, cn_number(1), now=lunch)
+    decision = await gate.admit(waiting, state, lunch, lines_in_use=0)
+    assert await settle_denied(store, waiting, decision, lunch) is LeadStatus.READY
+    stored = await store.leads.get(waiting.id)
+    assert stored.next_attempt_at == decision.retry_at and stored.claimed_by is None
+    await dnc.refuse(cn_number(2), Source.AGENT)
+    listed = await claim(store, state, cn_number(2))
+    decision = await gate.admit(listed, state, NOW, lines_in_use=0)
+    assert await settle_denied(store, listed, decision, NOW) is LeadStatus.DNC
+    full = await claim(store, state, cn_number(3))
+    decision = await gate.admit(full, state, NOW, lines_in_use=0, tenant_lines_in_use=0)
+    assert decision.allowed
+    await store.leads.finish(full.id, LeadStatus.READY, now=NOW)
+    other = (await store.claim_leads(state.id, "n2", 10, NOW))[0]  # now node n2's
+    assert other.id == full.id
+    decision = await gate.admit(full, state, NOW + timedelta(hours=5), lines_in_use=0)
+    assert decision.reason is DenyReason.LEAD_NOT_CLAIMED
+    assert await settle_denied(store, full, decision, NOW) is None
+    assert (await store.leads.get(full.id)).claimed_by == "n2"  # n2's claim is untouched
+    mine = await claim(store, state, cn_number(4))
+    await store.campaigns.set_status(state.id, CampaignStatus.PAUSED, now=NOW, actor="t")
+    paused = await read_campaign_state(store, state.campaign, state.id)
+    decision = await gate.admit(mine, paused, NOW, lines_in_use=0)
+    assert await settle_denied(store, mine, decision, NOW) is LeadStatus.READY
+    assert (await store.leads.get(mine.id)).claimed_by is None
+    with pytest.raises(ValueError, match="nothing to settle"):
+        await settle_denied(store, mine, dataclasses.replace(decision, reason=None), NOW)
+
+
+async def test_a_window_that_never_opens_still_gives_a_retry_time(store: Store,
+                                                                 gate: DialGate) -> None:
+    closed = {day: [] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    state = await add_campaign(store, make_campaign(calling_hours=closed))
+    lead = await claim(store, state, CN_MOBILE)
+    decision = await gate.admit(lead, state, NOW, lines_in_use=0)
+    assert (decision.reason, decision.retry_at) == (DenyReason.OUTSIDE_WINDOW,
+                                                    NOW + timedelta(days=8))
 
 
 async def test_a_lead_of_another_campaign_is_a_programming_error(
