@@ -87,6 +87,11 @@ class Campaign:
         """The tenant's name."""
         return self.config.tenant
 
+    def serves(self, agent_id: str) -> bool:
+        """True when the agent (its login id) may take this campaign's calls."""
+        agents = self.config.agents
+        return agents is None or agent_id in agents
+
     def dial_string(self, e164: str) -> str:
         """The endpoint to originate to for a number: the trunk template, filled in."""
         return self.config.trunk.endpoint.replace("{number}", self.sip_user(e164))

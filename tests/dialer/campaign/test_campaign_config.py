@@ -45,6 +45,7 @@ def test_the_cn_example_resolves_to_the_profile_narrowed() -> None:
     assert campaign.config.pause_code("*8").name == "training"  # type: ignore[union-attr]
     assert campaign.config.agent_codes()["*7"] == "recording toggle"
     assert campaign.config.retention.overrides() == {"recordings": 90}
+    assert campaign.serves("8001") and not campaign.serves("8009")
 
 
 def test_defaults_come_from_the_profile(write: WriteFile) -> None:
@@ -58,6 +59,7 @@ def test_defaults_come_from_the_profile(write: WriteFile) -> None:
     assert campaign.abandon_limit == cn.abandon.limit
     assert [d.code for d in campaign.config.dispositions] == ["*9", "*1", "*2", "*3"]
     assert campaign.config.opt_out_key == "9" and campaign.config.amd.enabled
+    assert campaign.serves("8009")  # no agents list: every agent of the tenant
 
 
 def test_uk_defaults(write: WriteFile) -> None:
