@@ -11,15 +11,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, func, insert, literal, null, select, text, union_all, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.crypto import FieldCipher
 from dialer.errors import NotFound
 from dialer.store.database import Database
 from dialer.store.enums import AttemptState, LeadStatus
+from dialer.store.guarded import Guarded, GuardedWriter
 from dialer.store.ids import new_attempt_id
 from dialer.store.records import AttemptRecord, DialHistory, NewAttempt
 from dialer.store.schema import ATTEMPT_NUMBER, Attempt, Campaign, Lead, NumberAttempt
@@ -58,6 +59,7 @@ class Attempts:
         self._tenant_of: dict[int, int] = {}
         self.writer = AttemptWriter(self._apply, max_batch=max_batch, linger_s=linger_s,
                                     retry_s=retry_s)
+        self.guard = GuardedWriter(self._apply_guarded)
 
     async def create(self, attempt: NewAttempt) -> uuid.UUID:
         """Record a new open attempt and return its id once it is committed (durable).
@@ -86,45 +88,74 @@ class Attempts:
                              check: Callable[[DialHistory], T | None]) -> uuid.UUID | T:
         """Record a new open attempt only if `check` allows it, atomically per number.
 
-        In one write transaction, holding the number's lock (a PostgreSQL advisory lock
-        on its hash; SQLite's write lock), read the number's attempts since `since` in
-        every campaign and the lead's count and claim, and call `check` (pure, no I/O):
-        None lets the attempt be written and committed (durable) before this returns its
-        id; anything else is returned as it is and nothing is written. Two nodes or two
-        campaigns dialling one number at once therefore never both pass a cap.
+        In a write transaction holding the number's lock (a PostgreSQL advisory lock on
+        its hash; SQLite's write lock), the number's attempts since `since` in every
+        campaign and the lead's count and claim are read and `check` (pure, no I/O) is
+        called: None lets the attempt be written and committed (durable) before this
+        returns its id; anything else is returned as it is and nothing is written. Two
+        nodes or two campaigns dialling one number at once never both pass a cap.
+        Concurrent calls share a transaction (`dialer.store.guarded`).
         """
         tenant_id = await self._tenant(attempt.campaign_id)
         attempt_id = attempt.id or new_attempt_id(attempt.created_at)
         row = self._new_row(attempt, attempt_id, tenant_id)
+        result: uuid.UUID | T = await self.guard.submit(row, since, check)
+        return result
+
+    async def _apply_guarded(self, batch: Sequence[Guarded]) -> list[Any]:
+        """One transaction for a batch of guarded creates (see `dialer.store.guarded`)."""
+        hashes = sorted({item.number_hash for item in batch})
+        lead_ids = sorted({item.row["lead_id"] for item in batch
+                           if item.row["lead_id"] is not None})
+        results: list[Any] = []
         async with self._db.write() as conn:
             if not self._db.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": number_lock_key(row["number_hash"])})
-            history = await self._history(conn, row["number_hash"], since, attempt.lead_id)
-            verdict = check(history)
-            if verdict is not None:
-                return verdict
-            await self._insert(conn, [row])
-        return attempt_id
+                await conn.execute(text(
+                    "SELECT pg_advisory_xact_lock(k) FROM "
+                    "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS keys"),
+                    {"keys": sorted({number_lock_key(h) for h in hashes})})
+            past = await self._recent(conn, hashes, min(item.since for item in batch))
+            leads = await self._lead_states(conn, lead_ids)
+            admitted = []
+            for item in batch:
+                mine = past.setdefault(item.number_hash, [])
+                lead = leads.get(item.row["lead_id"])
+                verdict = item.check(DialHistory(
+                    tuple(sorted((p for p in mine if p[0] >= item.since), reverse=True)),
+                    *(lead if lead is not None else ())))
+                if verdict is not None:
+                    results.append(verdict)
+                    continue
+                admitted.append(item.row)
+                results.append(item.row["id"])
+                mine.append((item.row["created_at"], False))
+                if lead is not None:  # a second create for this lead sees it in call
+                    lead[0] += 1
+                    lead[1] = LeadStatus.IN_CALL
+            if admitted:
+                await self._insert(conn, admitted)
+        return results
 
-    async def _history(self, conn: AsyncConnection, number_hash: bytes, since: datetime,
-                       lead_id: int | None) -> DialHistory:
-        """The number's attempts and the lead's row in one statement (one round trip:
-        this runs while the number's lock is held, before every originate)."""
-        attempts = select(literal(0).label("kind"), NumberAttempt.at, NumberAttempt.abandoned,
-                          null().label("lead_count"), null().label("lead_status"),
-                          null().label("lead_claimer")).where(
-            NumberAttempt.number_hash == number_hash, NumberAttempt.at >= since)
-        lead = select(literal(1), null(), null(), Lead.attempt_count, Lead.status,
-                      Lead.claimed_by).where(Lead.id == (-1 if lead_id is None else lead_id))
-        rows = cast("Sequence[Row[Any]]", (await conn.execute(union_all(attempts, lead))).all())
-        past = sorted(((r.at, bool(r.abandoned)) for r in rows if r.kind == 0), reverse=True)
-        found = next((r for r in rows if r.kind == 1), None)
-        if found is None:
-            return DialHistory(tuple(past))
-        return DialHistory(tuple(past), lead_attempts=int(found.lead_count),
-                           lead_status=LeadStatus(found.lead_status),
-                           lead_claimed_by=found.lead_claimer)
+    @staticmethod
+    async def _recent(conn: AsyncConnection, hashes: Sequence[bytes],
+                      since: datetime) -> dict[bytes, list[tuple[datetime, bool]]]:
+        past: dict[bytes, list[tuple[datetime, bool]]] = {}
+        rows = (await conn.execute(
+            select(NumberAttempt.number_hash, NumberAttempt.at, NumberAttempt.abandoned)
+            .where(NumberAttempt.number_hash.in_(hashes), NumberAttempt.at >= since))).all()
+        for r in rows:
+            past.setdefault(bytes(r.number_hash), []).append((r.at, bool(r.abandoned)))
+        return past
+
+    @staticmethod
+    async def _lead_states(conn: AsyncConnection, lead_ids: Sequence[int]
+                           ) -> dict[int, list[Any]]:
+        """Lead id -> [attempt count, status, claimed by]."""
+        if not lead_ids:
+            return {}
+        rows = (await conn.execute(select(Lead.id, Lead.attempt_count, Lead.status,
+                                          Lead.claimed_by).where(Lead.id.in_(lead_ids)))).all()
+        return {r.id: [int(r.attempt_count), LeadStatus(r.status), r.claimed_by] for r in rows}
 
     def update(self, attempt_id: uuid.UUID, **fields: Any) -> None:
         """Queue changes to an attempt (committed with the next batch; see `flush`)."""

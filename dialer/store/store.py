@@ -98,6 +98,7 @@ class Store:
             raise
         store = cls(db, keyring, node_id=node_id, **options)
         store.attempts.writer.start()
+        store.attempts.guard.start()
         return store
 
     @classmethod
@@ -109,6 +110,7 @@ class Store:
     async def close(self) -> None:
         """Write what is queued, then close every connection."""
         try:
+            await self.attempts.guard.close()
             await self.attempts.writer.close()
         finally:
             await self.db.dispose()
