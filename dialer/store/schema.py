@@ -33,7 +33,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import dnc
-
 from dialer.store.enums import (
     AgentState,
     AmdResult,
