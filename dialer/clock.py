@@ -83,7 +83,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._vtime = 0.0
         self.io_in_flight = 0
-        self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type]
+        self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type,arg-type]
 
     def time(self) -> float:
         """Virtual seconds since the loop was made."""

@@ -53,10 +53,13 @@ class Keyring:
 
     def to_json(self) -> str:
         """The key file's contents."""
-        enc = lambda b: base64.b64encode(b).decode()  # noqa: E731
-        return json.dumps({"hash_key": enc(self.hash_key),
-                           "data_keys": {k: enc(v) for k, v in sorted(self.data_keys.items())},
+        return json.dumps({"hash_key": _encode(self.hash_key),
+                           "data_keys": {k: _encode(v) for k, v in sorted(self.data_keys.items())},
                            "active": self.active}, indent=2)
+
+
+def _encode(key: bytes) -> str:
+    return base64.b64encode(key).decode("ascii")
 
 
 def new_keyring() -> Keyring:

@@ -14,7 +14,7 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]
     """A safe loader that remembers the line of every mapping key and sequence item."""
 
     def __init__(self, stream: Any) -> None:

@@ -62,7 +62,7 @@ def lin2alaw(s):
 def ip_checksum(hdr):
     if len(hdr) % 2:
         hdr += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(hdr) // 2), hdr))
+    s = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
@@ -136,7 +136,7 @@ class Writer:
             for t, pkt in self.pkts:
                 ts = base + t
                 sec = int(ts)
-                usec = int(round((ts - sec) * 1e6))
+                usec = round((ts - sec) * 1e6)
                 if usec >= 1000000:
                     sec, usec = sec + 1, usec - 1000000
                 f.write(struct.pack("<IIII", sec, usec, len(pkt), len(pkt)))
@@ -163,7 +163,7 @@ def build_pcap(segments, out, law="ulaw", event_pt=101, sport=6000, dport=30000)
             hz, ms = rest.split(":")
             w.tone(float(hz), int(ms))
         else:
-            raise ValueError("bad segment %r" % seg)
+            raise ValueError(f"bad segment {seg!r}")
     w.write(out)
     return w.t
 
@@ -181,7 +181,7 @@ def main():
         length = build_pcap(a.segments, a.out, a.law, a.event_pt, a.sport, a.dport)
     except ValueError as exc:
         sys.exit(str(exc))
-    print("%s: %.2f s" % (a.out, length), file=sys.stderr)
+    print(f"{a.out}: {length:.2f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
