@@ -165,13 +165,15 @@ class Leads:
         return LeadStatus(final)
 
     async def release_claims(self, lead_ids: Sequence[int]) -> int:
-        """Hand claimed leads back undialled (e.g. a draining node's hopper)."""
+        """Hand this node's claimed leads back undialled (e.g. a draining node's hopper);
+        a lead another node claimed since (after this node's lease ran out) is kept."""
         if not lead_ids:
             return 0
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(Lead).where(Lead.id.in_(list(lead_ids)),
-                                   Lead.status == LeadStatus.CLAIMED)
+                                   Lead.status == LeadStatus.CLAIMED,
+                                   Lead.claimed_by == self._node_id)
                 .values(status=LeadStatus.READY, claimed_by=None, claimed_at=None))
         return int(result.rowcount)
 

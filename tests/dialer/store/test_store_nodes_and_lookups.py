@@ -144,3 +144,14 @@ async def test_create_checked_writes_only_what_the_check_allows(
                                         since=NOW - timedelta(days=1), check=deny)
     assert seen[-1].attempts == ((NOW, False),) and seen[-1].lead_attempts == 1
     assert seen[-1].lead_status is LeadStatus.IN_CALL
+
+
+async def test_release_claims_only_frees_this_nodes_claims(store: Store,
+                                                           campaign: CampaignInfo) -> None:
+    await store.leads.add(campaign.id, [NewLead(n, "t") for n in numbers(2)], now=NOW)
+    mine, theirs = await store.claim_leads(campaign.id, "n1", 2, NOW)
+    await store.release_expired_claims(NOW + timedelta(hours=1), timedelta(minutes=5))
+    assert (await store.claim_leads(campaign.id, "n2", 1, NOW))[0].id == mine.id
+    assert await store.leads.release_claims([mine.id]) == 0  # n2's now
+    (again,) = await store.claim_leads(campaign.id, "n1", 1, NOW)
+    assert again.id == theirs.id and await store.leads.release_claims([theirs.id]) == 1
