@@ -203,12 +203,15 @@ class Dnc:
         return self._index.version
 
     async def _sync_once(self) -> None:
+        # Read the index's version before the store's: a refusal on this node may commit
+        # and raise the index while the read runs, which is no sign of a restored store.
+        known = self._index.version
         stored = await self._registry.current_version()
-        if stored == self._index.version:
-            return
-        if stored < self._index.version:
+        if stored < known:
             raise DncUnavailable(f"the DNC store is at version {stored}, behind this node's "
-                                 f"{self._index.version}: was it restored? restart to reload")
+                                 f"{known}: was it restored? restart to reload")
+        if stored <= self._index.version:
+            return
         await self._index.catch_up(self._registry.changes_since)
         if self._index.version < stored:
             raise DncUnavailable(f"the DNC journal ends at version {self._index.version}, "

@@ -15,14 +15,19 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from dialer.cli import (
+    agents_cmd,
     ari_cmd,
+    campaign_cmd,
     command_cmd,
     config_cmd,
     dnc_cmd,
+    drain_cmd,
     keys_cmd,
+    leads_cmd,
     purge_cmd,
     recordings_cmd,
     report_cmd,
+    tenant_cmd,
 )
 from dialer.errors import ConfigError, DialerError
 from dialer.logs import configure_logging
@@ -37,6 +42,11 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     recordings_cmd,
     command_cmd,
     ari_cmd,
+    campaign_cmd,
+    tenant_cmd,
+    leads_cmd,
+    agents_cmd,
+    drain_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file

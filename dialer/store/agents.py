@@ -91,6 +91,15 @@ class Agents:
             raise NotFound("agent", agent_id)
         return _agent(row)
 
+    async def by_external_id(self, tenant_id: int, external_id: str) -> AgentInfo:
+        """A tenant's agent by the id it logs in with; NotFound if absent."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(*_AGENT_COLUMNS).where(
+                Agent.tenant_id == tenant_id, Agent.external_id == external_id))).one_or_none()
+        if row is None:
+            raise NotFound("agent", external_id)
+        return _agent(row)
+
     async def of_tenant(self, tenant_id: int) -> list[AgentInfo]:
         """A tenant's agents, by id."""
         async with self._db.read() as conn:

@@ -9,19 +9,20 @@ aggregates in the same transaction, once: set the outcome with or before closing
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.crypto import FieldCipher
 from dialer.errors import NotFound
 from dialer.store.database import Database
 from dialer.store.enums import AttemptState, LeadStatus
+from dialer.store.guarded import Guarded, GuardedWriter
 from dialer.store.ids import new_attempt_id
-from dialer.store.records import AttemptRecord, NewAttempt
+from dialer.store.records import AttemptRecord, DialHistory, NewAttempt
 from dialer.store.schema import ATTEMPT_NUMBER, Attempt, Campaign, Lead, NumberAttempt
 from dialer.store.stats import add_increments, total
 from dialer.store.writer import AttemptWriter
@@ -33,6 +34,14 @@ UPDATABLE_FIELDS = frozenset({
     "answered_at", "amd_at", "amd_result", "amd_cause", "agent_connected_at", "ended_at",
     "hangup_cause", "outcome", "disposition", "abandoned", "agent_id",
 })
+T = TypeVar("T")
+
+
+def number_lock_key(number_hash: bytes) -> int:
+    """The PostgreSQL advisory-lock key of a number: its hash's first 8 bytes, signed."""
+    return int.from_bytes(number_hash[:8], "big", signed=True)
+
+
 _CLOSING_COLUMNS = (Attempt.id, Attempt.campaign_id, Attempt.created_at, Attempt.outcome,
                     Attempt.abandoned, Attempt.amd_result, Attempt.agent_connected_at,
                     Attempt.ended_at)
@@ -50,6 +59,7 @@ class Attempts:
         self._tenant_of: dict[int, int] = {}
         self.writer = AttemptWriter(self._apply, max_batch=max_batch, linger_s=linger_s,
                                     retry_s=retry_s)
+        self.guard = GuardedWriter(self._apply_guarded)
 
     async def create(self, attempt: NewAttempt) -> uuid.UUID:
         """Record a new open attempt and return its id once it is committed (durable).
@@ -59,7 +69,12 @@ class Attempts:
         """
         tenant_id = await self._tenant(attempt.campaign_id)
         attempt_id = attempt.id or new_attempt_id(attempt.created_at)
-        await self.writer.create({
+        await self.writer.create(self._new_row(attempt, attempt_id, tenant_id))
+        return attempt_id
+
+    def _new_row(self, attempt: NewAttempt, attempt_id: uuid.UUID,
+                 tenant_id: int) -> dict[str, Any]:
+        return {
             "id": attempt_id, "tenant_id": tenant_id, "campaign_id": attempt.campaign_id,
             "lead_id": attempt.lead_id, "node_id": self._node_id,
             "number_enc": self._cipher.encrypt(attempt.number, ATTEMPT_NUMBER),
@@ -67,8 +82,80 @@ class Attempts:
             "key_id": self._cipher.active_key_id, "channel_id": attempt.channel_id,
             "dnc_version": attempt.dnc_version, "gate_decision": attempt.gate_decision,
             "state": AttemptState.OPEN, "created_at": attempt.created_at, "abandoned": False,
-        })
-        return attempt_id
+        }
+
+    async def create_checked(self, attempt: NewAttempt, *, since: datetime,
+                             check: Callable[[DialHistory], T | None]) -> uuid.UUID | T:
+        """Record a new open attempt only if `check` allows it, atomically per number.
+
+        In a write transaction holding the number's lock (a PostgreSQL advisory lock on
+        its hash; SQLite's write lock), the number's attempts since `since` in every
+        campaign and the lead's count and claim are read and `check` (pure, no I/O) is
+        called: None lets the attempt be written and committed (durable) before this
+        returns its id; anything else is returned as it is and nothing is written. Two
+        nodes or two campaigns dialling one number at once never both pass a cap.
+        Concurrent calls share a transaction (`dialer.store.guarded`).
+        """
+        tenant_id = await self._tenant(attempt.campaign_id)
+        attempt_id = attempt.id or new_attempt_id(attempt.created_at)
+        row = self._new_row(attempt, attempt_id, tenant_id)
+        result: uuid.UUID | T = await self.guard.submit(row, since, check)
+        return result
+
+    async def _apply_guarded(self, batch: Sequence[Guarded]) -> list[Any]:
+        """One transaction for a batch of guarded creates (see `dialer.store.guarded`)."""
+        hashes = sorted({item.number_hash for item in batch})
+        lead_ids = sorted({item.row["lead_id"] for item in batch
+                           if item.row["lead_id"] is not None})
+        results: list[Any] = []
+        async with self._db.write() as conn:
+            if not self._db.is_sqlite:
+                await conn.execute(text(
+                    "SELECT pg_advisory_xact_lock(k) FROM "
+                    "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS keys"),
+                    {"keys": sorted({number_lock_key(h) for h in hashes})})
+            past = await self._recent(conn, hashes, min(item.since for item in batch))
+            leads = await self._lead_states(conn, lead_ids)
+            admitted = []
+            for item in batch:
+                mine = past.setdefault(item.number_hash, [])
+                lead = leads.get(item.row["lead_id"])
+                verdict = item.check(DialHistory(
+                    tuple(sorted((p for p in mine if p[0] >= item.since), reverse=True)),
+                    *(lead if lead is not None else ())))
+                if verdict is not None:
+                    results.append(verdict)
+                    continue
+                admitted.append(item.row)
+                results.append(item.row["id"])
+                mine.append((item.row["created_at"], False))
+                if lead is not None:  # a second create for this lead sees it in call
+                    lead[0] += 1
+                    lead[1] = LeadStatus.IN_CALL
+            if admitted:
+                await self._insert(conn, admitted)
+        return results
+
+    @staticmethod
+    async def _recent(conn: AsyncConnection, hashes: Sequence[bytes],
+                      since: datetime) -> dict[bytes, list[tuple[datetime, bool]]]:
+        past: dict[bytes, list[tuple[datetime, bool]]] = {}
+        rows = (await conn.execute(
+            select(NumberAttempt.number_hash, NumberAttempt.at, NumberAttempt.abandoned)
+            .where(NumberAttempt.number_hash.in_(hashes), NumberAttempt.at >= since))).all()
+        for r in rows:
+            past.setdefault(bytes(r.number_hash), []).append((r.at, bool(r.abandoned)))
+        return past
+
+    @staticmethod
+    async def _lead_states(conn: AsyncConnection, lead_ids: Sequence[int]
+                           ) -> dict[int, list[Any]]:
+        """Lead id -> [attempt count, status, claimed by]."""
+        if not lead_ids:
+            return {}
+        rows = (await conn.execute(select(Lead.id, Lead.attempt_count, Lead.status,
+                                          Lead.claimed_by).where(Lead.id.in_(lead_ids)))).all()
+        return {r.id: [int(r.attempt_count), LeadStatus(r.status), r.claimed_by] for r in rows}
 
     def update(self, attempt_id: uuid.UUID, **fields: Any) -> None:
         """Queue changes to an attempt (committed with the next batch; see `flush`)."""

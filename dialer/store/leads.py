@@ -48,7 +48,7 @@ class Leads:
                            if lead.custom else None),
             "source": lead.source, "consent": lead.consent,
             "consent_evidence": lead.consent_evidence, "priority": lead.priority,
-            "status": LeadStatus.NEW, "attempt_count": 0,
+            "status": lead.status, "attempt_count": 0,
             "next_attempt_at": lead.next_attempt_at, "created_at": now,
             "import_batch": import_batch,
         }
@@ -76,11 +76,33 @@ class Leads:
 
     async def _insert(self, campaign_id: int, tenant_id: int, chunk: Sequence[NewLead],
                       now: datetime, import_batch: str | None) -> int:
+        ids = await self._insert_rows(campaign_id, tenant_id, chunk, now, import_batch)
+        return sum(i is not None for i in ids)
+
+    async def insert_batch(self, campaign_id: int, leads: Sequence[NewLead], *,
+                           now: datetime, import_batch: str | None = None) -> list[int | None]:
+        """Add leads in one transaction; per lead, its new id or None if its number is
+        already in the campaign (what a per-row import report needs)."""
+        async with self._db.read() as conn:
+            tenant_id = (await conn.execute(select(Campaign.tenant_id)
+                                            .where(Campaign.id == campaign_id))).scalar()
+        if tenant_id is None:
+            raise NotFound("campaign", campaign_id)
+        return await self._insert_rows(campaign_id, tenant_id, leads, now, import_batch)
+
+    async def _insert_rows(self, campaign_id: int, tenant_id: int, chunk: Sequence[NewLead],
+                           now: datetime, import_batch: str | None) -> list[int | None]:
+        if not chunk:
+            return []
         rows = [self._row(campaign_id, tenant_id, lead, now, import_batch) for lead in chunk]
         stmt = self._db.insert(Lead).on_conflict_do_nothing(
-            index_elements=["campaign_id", "number_hash"]).returning(Lead.id)
+            index_elements=["campaign_id", "number_hash"]).returning(Lead.id, Lead.number_hash)
         async with self._db.write() as conn:
-            return len((await conn.execute(stmt, rows)).all())
+            added = {bytes(r.number_hash): r.id for r in (await conn.execute(stmt, rows)).all()}
+        out: list[int | None] = []
+        for row in rows:  # a number twice in one chunk: the first row gets the id
+            out.append(added.pop(row["number_hash"], None))
+        return out
 
     async def claim(self, campaign_id: int, node_id: str, n: int,
                     now: datetime) -> list[ClaimedLead]:
@@ -115,7 +137,7 @@ class Leads:
             time_zones=tuple(row.time_zones or ()), custom=custom, consent=row.consent,
             priority=row.priority, attempt_count=row.attempt_count,
             last_outcome=row.last_outcome, last_attempt_at=row.last_attempt_at,
-            claimed_at=row.claimed_at)
+            claimed_at=row.claimed_at, next_attempt_at=row.next_attempt_at)
 
     async def finish(self, lead_id: int, status: LeadStatus, *, now: datetime,
                      next_attempt_at: datetime | None = None,
@@ -143,13 +165,15 @@ class Leads:
         return LeadStatus(final)
 
     async def release_claims(self, lead_ids: Sequence[int]) -> int:
-        """Hand claimed leads back undialled (e.g. a draining node's hopper)."""
+        """Hand this node's claimed leads back undialled (e.g. a draining node's hopper);
+        a lead another node claimed since (after this node's lease ran out) is kept."""
         if not lead_ids:
             return 0
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(Lead).where(Lead.id.in_(list(lead_ids)),
-                                   Lead.status == LeadStatus.CLAIMED)
+                                   Lead.status == LeadStatus.CLAIMED,
+                                   Lead.claimed_by == self._node_id)
                 .values(status=LeadStatus.READY, claimed_by=None, claimed_at=None))
         return int(result.rowcount)
 

@@ -40,6 +40,7 @@ class TenantInfo:
     destroyed_at: datetime | None
     frozen_until: datetime | None
     freeze_reason: str | None
+    max_lines: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +73,14 @@ class NewLead:
     consent_evidence: str | None = field(default=None, repr=False)
     priority: int = 0
     next_attempt_at: datetime | None = None
+    status: LeadStatus = LeadStatus.NEW  # or DNC: kept for the record, never dialled
 
     def __post_init__(self) -> None:
         if not (self.number.startswith("+") and self.number[1:].isdigit()
                 and 4 <= len(self.number) <= 16):
             raise ValueError(f"not an E.164 number: {mask_number(self.number)}")
+        if self.status not in (LeadStatus.NEW, LeadStatus.DNC):
+            raise ValueError(f"a new lead is 'new' or 'dnc', not {self.status.value!r}")
 
     @property
     def masked_number(self) -> str:
@@ -110,6 +114,7 @@ class ClaimedLead:
     last_outcome: Outcome | None
     last_attempt_at: datetime | None
     claimed_at: datetime
+    next_attempt_at: datetime | None = None
 
     @property
     def masked_number(self) -> str:
@@ -162,6 +167,18 @@ class NewAttempt:
     gate_decision: str | None = None
     channel_id: str | None = None
     id: uuid.UUID | None = None  # default: a UUIDv7 of `created_at` (dialer.store.new_attempt_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DialHistory:
+    """What the per-number caps read at the instant of dial, inside the attempt's own
+    transaction: the number's recent attempts in every campaign (newest first, with
+    their abandoned flag) and the lead's attempt count, status and claimer."""
+
+    attempts: tuple[tuple[datetime, bool], ...]
+    lead_attempts: int | None = None
+    lead_status: LeadStatus | None = None
+    lead_claimed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +238,23 @@ class AgentStateSpan:
     session_id: int
     at: datetime
     state: AgentState
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """An engine node as stored: its heartbeat and drain request."""
+
+    id: str
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    drain_requested_at: datetime | None
+    drain_requested_by: str | None
+    drained_at: datetime | None
+
+    @property
+    def drain_requested(self) -> bool:
+        """True while a drain is asked for (until `dialer drain --cancel`)."""
+        return self.drain_requested_at is not None
 
 
 @dataclass(frozen=True, slots=True)

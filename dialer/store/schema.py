@@ -83,6 +83,7 @@ class Tenant(Base):
     destroyed_at: Mapped[datetime | None]
     frozen_until: Mapped[datetime | None]
     freeze_reason: Mapped[str | None] = mapped_column(String(256))
+    max_lines: Mapped[int | None] = mapped_column(Integer)
 
 
 class Campaign(Base):
@@ -242,6 +243,23 @@ class AgentStateChange(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("agent_sessions.id"), index=True)
     at: Mapped[datetime]
     state: Mapped[AgentState] = mapped_column(_enum(AgentState))
+
+
+class Node(Base):
+    """An engine node: when it last reported, and whether it was asked to drain.
+
+    `dialer drain` sets `drain_requested_at`; the node reads it every tick, stops
+    starting calls, lets live ones finish and sets `drained_at`.
+    """
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    drain_requested_at: Mapped[datetime | None]
+    drain_requested_by: Mapped[str | None] = mapped_column(String(128))
+    drained_at: Mapped[datetime | None]
 
 
 class Recording(Base):

@@ -34,6 +34,7 @@ from dialer.store.database import Database
 from dialer.store.faults import describe_url
 from dialer.store.leads import Leads
 from dialer.store.migrate import current_revision, ensure_schema, head_revision
+from dialer.store.nodes import Nodes
 from dialer.store.recordings import Recordings
 from dialer.store.records import ClaimedLead, NewAttempt
 from dialer.store.stats import Stats
@@ -68,6 +69,7 @@ class Store:
         self.attempts = Attempts(db, self.cipher, self.hasher, node_id, max_batch=max_batch,
                                  linger_s=linger_s, retry_s=retry_s)
         self.agents = Agents(db, node_id)
+        self.nodes = Nodes(db, node_id)
         self.recordings = Recordings(db, node_id)
         self.audit_log = AuditLog(db, node_id)
         self.stats = Stats(db)
@@ -96,6 +98,7 @@ class Store:
             raise
         store = cls(db, keyring, node_id=node_id, **options)
         store.attempts.writer.start()
+        store.attempts.guard.start()
         return store
 
     @classmethod
@@ -107,6 +110,7 @@ class Store:
     async def close(self) -> None:
         """Write what is queued, then close every connection."""
         try:
+            await self.attempts.guard.close()
             await self.attempts.writer.close()
         finally:
             await self.db.dispose()

@@ -23,7 +23,8 @@ FROZEN_FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 def _tenant(row: Row[Any]) -> TenantInfo:
     return TenantInfo(id=row.id, name=row.name, status=row.status, created_at=row.created_at,
                       terminated_at=row.terminated_at, destroyed_at=row.destroyed_at,
-                      frozen_until=row.frozen_until, freeze_reason=row.freeze_reason)
+                      frozen_until=row.frozen_until, freeze_reason=row.freeze_reason,
+                      max_lines=row.max_lines)
 
 
 def _campaign(row: Row[Any]) -> CampaignInfo:
@@ -71,6 +72,39 @@ class Tenants:
         if row is None:
             raise NotFound("tenant", tenant_id)
         return _tenant(row)
+
+    async def by_name(self, name: str) -> TenantInfo:
+        """The tenant with this name; NotFound if absent."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(Tenant.__table__)
+                                      .where(Tenant.name == name))).one_or_none()
+        if row is None:
+            raise NotFound("tenant", name)
+        return _tenant(row)
+
+    async def get_or_create(self, name: str, *, now: datetime,
+                            actor: str = "system") -> TenantInfo:
+        """The tenant with this name, created (active, audited) if there is none."""
+        async with self._db.write() as conn:
+            row = (await conn.execute(select(Tenant.__table__)
+                                      .where(Tenant.name == name))).one_or_none()
+            if row is not None:
+                return _tenant(row)
+            row = (await conn.execute(insert(Tenant).values(
+                name=name, status=TenantStatus.ACTIVE, created_at=now)
+                .returning(Tenant.__table__))).one()
+            await write_audit(conn, at=now, actor=actor, action="tenant.create",
+                              subject_type="tenant", subject_id=row.id, node_id=self._node_id,
+                              detail={"name": name})
+        return _tenant(row)
+
+    async def set_max_lines(self, tenant_id: int, max_lines: int | None, *, now: datetime,
+                            actor: str) -> TenantInfo:
+        """Limit the lines all of a tenant's campaigns may use at once (None: no limit)."""
+        if max_lines is not None and max_lines < 0:
+            raise ValueError("max_lines must be >= 0")
+        return await self._change(tenant_id, now, actor, "tenant.max_lines",
+                                  {"max_lines": max_lines})
 
     async def list_all(self) -> list[TenantInfo]:
         """Every tenant, by id."""
@@ -153,6 +187,49 @@ class Campaigns:
         if row is None:
             raise NotFound("campaign", campaign_id)
         return _campaign(row)
+
+    async def by_name(self, tenant_id: int, name: str) -> CampaignInfo:
+        """A tenant's campaign by name; NotFound if absent."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(Campaign.__table__).where(
+                Campaign.tenant_id == tenant_id, Campaign.name == name))).one_or_none()
+        if row is None:
+            raise NotFound("campaign", name)
+        return _campaign(row)
+
+    async def upsert(self, tenant_id: int, name: str, profile: str, *, now: datetime,
+                     config: Mapping[str, Any],
+                     retention_overrides: Mapping[str, int] | None = None,
+                     actor: str = "system") -> tuple[CampaignInfo, bool]:
+        """Create a tenant's campaign (draft) or replace its profile, configuration
+        snapshot and retention overrides; audited. Returns it and whether it is new."""
+        overrides = check_retention_overrides(retention_overrides or {})
+        values = {"profile": profile, "config": dict(config), "retention_overrides": overrides}
+        async with self._db.write() as conn:
+            found = (await conn.execute(select(Campaign.id).where(
+                Campaign.tenant_id == tenant_id, Campaign.name == name))).scalar()
+            if found is None:
+                status = (await conn.execute(select(Tenant.status)
+                                             .where(Tenant.id == tenant_id))).scalar()
+                if status is None:
+                    raise NotFound("tenant", tenant_id)
+                if status is not TenantStatus.ACTIVE:
+                    raise NotFound(f"active tenant (it is {status})", tenant_id)
+                row = (await conn.execute(insert(Campaign).values(
+                    tenant_id=tenant_id, name=name, status=CampaignStatus.DRAFT,
+                    created_at=now, updated_at=now, **values)
+                    .returning(Campaign.__table__))).one()
+                action = "campaign.create"
+            else:
+                row = (await conn.execute(update(Campaign).where(Campaign.id == found)
+                                          .values(updated_at=now, **values)
+                                          .returning(Campaign.__table__))).one()
+                action = "campaign.config"
+            await write_audit(conn, at=now, actor=actor, action=action,
+                              subject_type="campaign", subject_id=row.id, node_id=self._node_id,
+                              detail={"tenant_id": tenant_id, "name": name, "profile": profile,
+                                      "retention_overrides": overrides})
+        return _campaign(row), found is None
 
     async def list_all(self, tenant_id: int | None = None) -> list[CampaignInfo]:
         """Campaigns (of one tenant, or all), by id."""

@@ -16,7 +16,8 @@ from dialer.store import SCHEMA_METADATA, Store, current_revision, ensure_schema
 
 EXPECTED_TABLES = {
     "agent_sessions", "agent_state_changes", "agents", "attempts", "audit_log",
-    "campaign_hourly_stats", "campaigns", "leads", "number_attempts", "purge_run_counts",
+    "campaign_hourly_stats", "campaigns", "leads", "nodes", "number_attempts",
+    "purge_run_counts",
     "purge_runs", "recordings", "tenants",
     "dnc_changes", "dnc_entries", "dnc_state",
 }
