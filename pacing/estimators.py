@@ -125,22 +125,6 @@ class BetaPosterior:
         s = self.alpha + self.beta
         return self.alpha * self.beta / (s * s * (s + 1.0))
 
-    def upper(self, confidence: float) -> float:
-        """An upper credible bound (normal approximation, clipped to [0, 1])."""
-        z = _normal_quantile(confidence)
-        return float(min(1.0, self.mean + z * math.sqrt(self.variance)))
-
-
-def _normal_quantile(p: float) -> float:
-    """Inverse standard normal CDF by bisection on `normal_cdf` (scalar)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if float(normal_cdf(np.array(mid))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
 
 
 class OutcomeMix:

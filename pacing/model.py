@@ -10,15 +10,21 @@ out, pass AMD and reach its deadline) the model forecasts, cumulatively:
 
 An answer is abandoned when no agent is free by its deadline. Matching answers to
 agents in deadline order (optimal, and what FIFO does with equal patience) loses
-L = max_k (D_k - S_k)^+ answers. With a normal approximation of D_k - S_k at each k,
-E[L(n)] ~= max_k E[(D_k + N_k(n) - S_k)^+], where N_k(n) counts the new calls' answers
-(binomial, widened by the uncertainty of the live-answer probability).
+L = max_k (D_k - S_k)^+ answers; the model uses E[L(n)] ~= max_k E[(D_k + N_k(n) -
+S_k)^+], where N_k(n) counts the new calls' answers. With few agents (up to
+`EXACT_AGENTS` talking or in wrap-up) it is computed exactly for S_k (Poisson-binomial)
+with the random part of the demand taken as Poisson (a slight overestimate of its
+spread, so on the safe side); with more, D_k - S_k is taken as normal, widened by the
+uncertainty of the live-answer probability.
 
-`choose_calls` returns the largest n such that, for every m <= n:
-- pace: E[L(m)] <= target * E[answers due in the horizon](m);
-- budget: P(L(m) > allowed) <= 1 - confidence in every window, L taken as Poisson
-  with mean E[L(m)] and `allowed` the window's budget at the target rate counting the
-  answers now expected.
+`choose_calls` returns the largest n such that, for every m <= n, the forecast rate
+of the horizon keeps the pace: E[L(m)] <= pace * E[answers due in the horizon](m).
+The pace is the target rate steered by the budget (an integral controller on the
+abandons actually counted): pace = target * exp(clip((B - z) / BUDGET_SCALE, -3, 1)),
+B = the smallest window budget at the target (`AbandonBudget.allowed`) and z the
+normal quantile of `confidence`, kept in hand as a safety margin. Early in a window B
+is about 0, so the pace starts at less than half the target and opens up only as
+answers accrue budget; after a burst of abandons it closes down fast.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pacing.estimators import EDGES, CampaignEstimators, normal_cdf
-from pacing.types import AbandonBudget, CallStage, FloatArray, Outcome, PacingSettings, Snapshot
+from pacing.types import (AbandonBudget, CallStage, FloatArray, IntArray, Outcome,
+                          PacingSettings, Snapshot)
 
 AMD_SPAN = 10.0   # seconds of AMD the forecast follows; longer is treated as this
+EXACT_AGENTS = 48  # up to this many busy agents, the supply distribution is exact
+BUDGET_SCALE = 2.0  # abandons of budget surplus (or debt) that move the pace by e
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
@@ -42,11 +51,14 @@ class Forecast:
 
     supply_mean: FloatArray
     supply_var: FloatArray
-    demand_mean: FloatArray
+    demand_mean: FloatArray      # expected answers due, in-flight calls (queued included)
     demand_var: FloatArray
     new_due: FloatArray          # per new call: P(live answer with deadline by t_k)
     live_rel_var: float = 0.0    # Var(p) / p^2 of the live-answer probability
     trusted: bool = True         # enough evidence to use it
+    supply_pmf: FloatArray | None = None   # (K, S): P(agents free by t_k = s), exact path
+    demand_fixed: IntArray | None = None   # (K,): queued answers due by t_k (certain)
+    ready_agents: int = 0                  # the certain part of the supply
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,8 @@ def expected_positive(mean: FloatArray, var: FloatArray) -> FloatArray:
 
 def expected_abandons(fc: Forecast, n: np.ndarray) -> FloatArray:
     """E[L(n)] for each candidate n (1-d array), max over the grid."""
+    if fc.supply_pmf is not None and fc.demand_fixed is not None:
+        return _expected_abandons_exact(fc, n)
     q = fc.new_due[:, None]
     nn = n[None, :].astype(np.float64)
     new = nn * q
@@ -83,53 +97,77 @@ def expected_abandons(fc: Forecast, n: np.ndarray) -> FloatArray:
     return result
 
 
-@functools.lru_cache(maxsize=16)
-def _poisson_lambda_table(confidence: float, size: int = 256) -> FloatArray:
-    """lambda_max[j]: the largest Poisson mean with P(L <= j) >= confidence."""
-    j = np.arange(size)
-    lo = np.zeros(size)
-    hi = np.full(size, float(size) * 2 + 10.0)
-    logfact = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, size)))))
-    i = np.arange(size)
-    mask = i[None, :] <= j[:, None]
+_LOG_FACT = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, 4096)))))
+
+
+def _expected_abandons_exact(fc: Forecast, n: np.ndarray) -> FloatArray:
+    """E[L(n)] with S_k exact and the random demand Poisson (see the module docstring)."""
+    assert fc.supply_pmf is not None and fc.demand_fixed is not None
+    pmf, fixed = fc.supply_pmf, fc.demand_fixed
+    k, size = pmf.shape
+    mu = (fc.demand_mean - fixed)[None, :] + n[:, None] * fc.new_due[None, :]   # (N, K)
+    mu = np.maximum(mu, 0.0)
+    top = float(mu.max())
+    dmax = min(int(math.ceil(top + 7.0 * math.sqrt(top) + 8.0)), _LOG_FACT.size - 1)
+    d = np.arange(dmax + 1)
+    logp = (d[None, None, :] * np.log(np.maximum(mu, 1e-300))[:, :, None]
+            - mu[:, :, None] - _LOG_FACT[d][None, None, :])
+    pd = np.exp(logp)                                                            # (N, K, D)
+    # G_k(m) = E[(m - S_k)^+] = sum_{j < m} P(S_k <= j), for m = 0..M
+    offset = fixed - fc.ready_agents   # certain demand minus certain supply
+    m_top = max(1, dmax + int(offset.max()) + 1)
+    cdf = np.cumsum(pmf, axis=1)
+    if m_top > size:
+        cdf = np.concatenate((cdf, np.ones((k, m_top - size))), axis=1)
+    g = np.concatenate((np.zeros((k, 1)), np.cumsum(cdf[:, :m_top], axis=1)), axis=1)
+    idx = np.clip(d[None, :] + offset[:, None], 0, m_top)   # G(m <= 0) = 0
+    gk = np.take_along_axis(g, idx, axis=1)                                      # (K, D)
+    result: FloatArray = (pd * gk[None, :, :]).sum(axis=2).max(axis=1)
+    return result
+
+
+def poisson_binomial(p: FloatArray) -> FloatArray:
+    """Rows of P(sum = s) for independent Bernoulli columns: p (A, K) -> (K, A + 1)."""
+    a, k = p.shape
+    pmf = np.zeros((k, a + 1))
+    pmf[:, 0] = 1.0
+    for i in range(a):
+        pi = p[i][:, None]
+        pmf[:, 1:i + 2] = pmf[:, 1:i + 2] * (1.0 - pi) + pmf[:, :i + 1] * pi
+        pmf[:, 0] *= 1.0 - p[i]
+    return pmf
+
+
+def pace(budget: AbandonBudget, settings: PacingSettings) -> float:
+    """The abandon rate to aim at now: the target, steered by the budget (see above)."""
+    if not budget.windows:
+        return settings.target_abandon_rate
+    spare = float(budget.allowed(settings.target_abandon_rate).min())
+    z = normal_quantile(settings.confidence)
+    return settings.target_abandon_rate * math.exp(
+        min(1.0, max(-3.0, (spare - z) / BUDGET_SCALE)))
+
+
+@functools.lru_cache(maxsize=64)
+def normal_quantile(p: float) -> float:
+    """Inverse standard normal CDF (bisection; cached per value)."""
+    lo, hi = -10.0, 10.0
     for _ in range(60):
-        lam = 0.5 * (lo + hi)
-        logp = -lam[:, None] + i[None, :] * np.log(lam[:, None]) - logfact[None, :]
-        cdf = np.where(mask, np.exp(logp), 0.0).sum(axis=1)
-        ok = cdf >= confidence
-        lo = np.where(ok, lam, lo)
-        hi = np.where(ok, hi, lam)
-    return lo
-
-
-def poisson_lambda_max(allowed: FloatArray, confidence: float) -> FloatArray:
-    """Largest Poisson mean whose `confidence` quantile is <= `allowed` (-inf if < 0)."""
-    allowed = np.asarray(allowed, dtype=np.float64)
-    table = _poisson_lambda_table(confidence)
-    j = np.floor(allowed)
-    out = np.full(allowed.shape, -np.inf)
-    small = (j >= 0) & (j < table.size)
-    out[small] = table[j[small].astype(np.int64)]
-    big = j >= table.size
-    if np.any(big):
-        z = float(np.interp(confidence, normal_cdf(np.linspace(-8, 8, 4001)),
-                            np.linspace(-8, 8, 4001)))
-        root = (-z + np.sqrt(z * z + 4.0 * (j[big] + 0.5))) / 2.0
-        out[big] = root * root
-    return out
+        mid = 0.5 * (lo + hi)
+        if float(normal_cdf(np.array(mid))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def choose_calls(fc: Forecast, budget: AbandonBudget, settings: PacingSettings,
                  n_max: int) -> Choice:
-    """The largest n <= n_max whose every prefix keeps the pace and the budget."""
+    """The largest n <= n_max whose every prefix keeps the pace."""
     n = np.arange(max(0, n_max) + 1)
     el = expected_abandons(fc, n)
     answers = fc.demand_mean[-1] + n * fc.new_due[-1]
-    ok = el <= settings.target_abandon_rate * answers + 1e-12
-    if budget.windows:
-        allowed = budget.allowed(settings.target_abandon_rate, answers[None, :].T)
-        lam = poisson_lambda_max(allowed.min(axis=1), settings.confidence)
-        ok &= el <= lam
+    ok = el <= pace(budget, settings) * answers + 1e-12
     bad = np.flatnonzero(~ok)
     calls = int(bad[0]) - 1 if bad.size else int(n[-1])
     if calls < 0:
@@ -161,7 +199,9 @@ class ModelForecaster:
         """Supply and demand curves for this snapshot."""
         self._refresh(now)
         s = self.settings
-        supply_mean, supply_var = self.supply(snap)
+        free = self.free_matrix(snap)
+        supply_mean = snap.ready_agents + free.sum(axis=0)
+        supply_var = (free * (1.0 - free)).sum(axis=0)
         stage = np.asarray(snap.call_stage)
         elapsed = np.asarray(snap.call_elapsed, dtype=np.float64)
         step = s.horizon_step
@@ -177,18 +217,16 @@ class ModelForecaster:
         queued = elapsed[stage == CallStage.QUEUED]
         left = s.patience - queued
         left = left[left > 0]
-        if left.size:
-            demand_mean = demand_mean + (left[:, None] <= self.t[None, :]).sum(axis=0)
+        fixed = (left[:, None] <= self.t[None, :]).sum(axis=0).astype(np.int64)
+        demand_mean = demand_mean + fixed
         trusted = self.estimators.trusted(s.min_outcomes, s.min_answers, s.min_handles)
+        pmf = poisson_binomial(free) if len(free) <= EXACT_AGENTS else None
         return Forecast(supply_mean, supply_var, demand_mean, demand_var, self._new_due,
-                        self._live_rel_var, trusted)
+                        self._live_rel_var, trusted, pmf, fixed, snap.ready_agents)
 
-    def supply(self, snap: Snapshot) -> tuple[FloatArray, FloatArray]:
-        """Cumulative agents free by each t_k: mean and variance."""
-        p = self.free_probabilities(snap)
-        mean = snap.ready_agents + p.sum(axis=0)
-        var = (p * (1.0 - p)).sum(axis=0)
-        return mean, var
+    def free_matrix(self, snap: Snapshot) -> FloatArray:
+        """P(agent free by t_k) per talking or wrap-up agent: (agents, K)."""
+        return self.free_probabilities(snap)
 
     def free_probabilities(self, snap: Snapshot) -> FloatArray:
         """P(agent free by t_k) per talking or wrap-up agent: (agents, K)."""
