@@ -275,7 +275,8 @@ class Simulation:
         outcome = c.outcome[done]
         answered = np.isfinite(c.answer[done])
         ring = np.where(answered, c.answer[done], c.end[done]) - c.start[done]
-        amd = np.where(answered, c.verdict[done] - c.answer[done], np.nan)
+        amd = np.full(done.size, np.nan)
+        amd[answered] = c.verdict[done][answered] - c.answer[done][answered]
         machine = outcome == Outcome.MACHINE
         if machine.any():
             self.accounting.record_machine_verdicts(c.verdict[done][machine])

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from dialer.cli import config_cmd
+from dialer.cli import config_cmd, simulate_cmd
 from dialer.errors import ConfigError, DialerError
 from dialer.logs import configure_logging
 from dialer.settings import Settings, load_settings
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (config_cmd,)
+COMMAND_MODULES: tuple[ModuleType, ...] = (config_cmd, simulate_cmd)
 
 # flag name -> Settings field; flags win over the environment and the config file
 GLOBAL_FLAGS = {
