@@ -39,9 +39,10 @@ from pacing.estimators import EDGES, CampaignEstimators, normal_cdf
 from pacing.types import (AbandonBudget, CallStage, FloatArray, IntArray, Outcome,
                           PacingSettings, Snapshot)
 
-AMD_SPAN = 10.0   # seconds of AMD the forecast follows; longer is treated as this
-EXACT_AGENTS = 48  # up to this many busy agents, the supply distribution is exact
+AMD_SPAN = 6.0   # seconds of AMD the forecast follows; longer is treated as this
+EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exact
 BUDGET_SCALE = 2.0  # abandons of budget surplus (or debt) that move the pace by e
+_RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
@@ -127,14 +128,15 @@ def _expected_abandons_exact(fc: Forecast, n: np.ndarray) -> FloatArray:
 
 
 def poisson_binomial(p: FloatArray) -> FloatArray:
-    """Rows of P(sum = s) for independent Bernoulli columns: p (A, K) -> (K, A + 1)."""
+    """Rows of P(sum = s) for independent Bernoulli columns: p (A, K) -> (K, A + 1).
+
+    Through the characteristic function: the product over agents of (1 - p + p w) at
+    the A + 1 roots of unity w, then an inverse FFT.
+    """
     a, k = p.shape
-    pmf = np.zeros((k, a + 1))
-    pmf[:, 0] = 1.0
-    for i in range(a):
-        pi = p[i][:, None]
-        pmf[:, 1:i + 2] = pmf[:, 1:i + 2] * (1.0 - pi) + pmf[:, :i + 1] * pi
-        pmf[:, 0] *= 1.0 - p[i]
+    w = np.exp(2j * np.pi * np.arange(a + 1) / (a + 1))
+    phi = np.prod(1.0 - p[:, :, None] + p[:, :, None] * w[None, None, :], axis=0)
+    pmf: FloatArray = np.clip(np.fft.fft(phi, axis=1).real / (a + 1), 0.0, 1.0)
     return pmf
 
 
@@ -163,16 +165,35 @@ def normal_quantile(p: float) -> float:
 
 def choose_calls(fc: Forecast, budget: AbandonBudget, settings: PacingSettings,
                  n_max: int) -> Choice:
-    """The largest n <= n_max whose every prefix keeps the pace."""
-    n = np.arange(max(0, n_max) + 1)
-    el = expected_abandons(fc, n)
-    answers = fc.demand_mean[-1] + n * fc.new_due[-1]
-    ok = el <= pace(budget, settings) * answers + 1e-12
+    """The largest n <= n_max whose every prefix keeps the pace.
+
+    E[L(n)] is convex in n (a max of convex functions of the Poisson mean), so the
+    feasible n form an interval from 0: gallop over 0, 1, 2, 4, ... to the first
+    infeasible point, then look at every n below it.
+    """
+    rate = pace(budget, settings)
+    n_max = max(0, n_max)
+
+    def feasible(n: np.ndarray) -> tuple[np.ndarray, FloatArray, FloatArray]:
+        el = expected_abandons(fc, n)
+        answers = fc.demand_mean[-1] + n * fc.new_due[-1]
+        return el <= rate * answers + 1e-12, el, answers
+
+    probe = np.unique(np.concatenate(([0], 2 ** np.arange(max(1, n_max).bit_length()),
+                                      [n_max])))
+    probe = probe[probe <= n_max]
+    ok, el, answers = feasible(probe)
     bad = np.flatnonzero(~ok)
-    calls = int(bad[0]) - 1 if bad.size else int(n[-1])
-    if calls < 0:
+    if bad.size == 0:
+        return Choice(n_max, float(el[-1]), float(answers[-1]))
+    if bad[0] == 0:
         return Choice(0, float(el[0]), float(answers[0]))
-    return Choice(calls, float(el[calls]), float(answers[calls]))
+    lo, hi = int(probe[bad[0] - 1]), int(probe[bad[0]])
+    span = np.arange(lo, hi)
+    ok, el, answers = feasible(span)
+    bad = np.flatnonzero(~ok)
+    i = int(bad[0]) - 1 if bad.size else span.size - 1
+    return Choice(int(span[i]), float(el[i]), float(answers[i]))
 
 
 class ModelForecaster:
@@ -206,15 +227,15 @@ class ModelForecaster:
         elapsed = np.asarray(snap.call_elapsed, dtype=np.float64)
         step = s.horizon_step
 
-        ringing = elapsed[(stage == CallStage.RINGING) & (elapsed < s.ring_timeout)]
+        ringing = elapsed[(stage == _RINGING) & (elapsed < s.ring_timeout)]
         rb = np.bincount(np.minimum((ringing / step).astype(np.int64), self.ring_bins - 1),
                          minlength=self.ring_bins).astype(np.float64)
-        amd = elapsed[stage == CallStage.AMD]
+        amd = elapsed[stage == _AMD]
         ab = np.bincount(np.minimum((amd / step).astype(np.int64), self.amd_bins - 1),
                          minlength=self.amd_bins).astype(np.float64)
         demand_mean = rb @ self._ring_p + ab @ self._amd_p
         demand_var = rb @ (self._ring_p * (1 - self._ring_p)) + ab @ (self._amd_p * (1 - self._amd_p))
-        queued = elapsed[stage == CallStage.QUEUED]
+        queued = elapsed[stage == _QUEUED]
         left = s.patience - queued
         left = left[left > 0]
         fixed = (left[:, None] <= self.t[None, :]).sum(axis=0).astype(np.int64)
@@ -230,19 +251,18 @@ class ModelForecaster:
 
     def free_probabilities(self, snap: Snapshot) -> FloatArray:
         """P(agent free by t_k) per talking or wrap-up agent: (agents, K)."""
-        est = self.estimators
+        self._refresh(now=None)
         rows = []
         busy = np.asarray(snap.busy_elapsed, dtype=np.float64)
         if busy.size:
-            talk_cdf = est.talk.cdf_at_edges()
-            f = np.interp(busy[:, None] + self.u[None, :], EDGES, talk_cdf)
+            f = np.interp(busy[:, None] + self.u[None, :], EDGES, self._talk_cdf)
             surv = 1.0 - f[:, :1]
             pmf = np.diff(f, axis=1) / np.maximum(surv, 1e-300)
             pmf[surv[:, 0] < 1e-6] = 0.0   # beyond anything seen: assume no supply
-            rows.append(pmf @ self._wrap_matrix())
+            rows.append(pmf @ self._wrap_m)
         wrap = np.asarray(snap.wrapup_elapsed, dtype=np.float64)
         if wrap.size:
-            wcdf = est.wrapup.cdf_at_edges()
+            wcdf = self._wrap_cdf
             f0 = np.interp(wrap, EDGES, wcdf)
             f = np.interp(wrap[:, None] + self.t[None, :], EDGES, wcdf)
             surv = np.maximum(1.0 - f0, 1e-300)[:, None]
@@ -260,14 +280,18 @@ class ModelForecaster:
         w: FloatArray = np.where(x > 0, self.estimators.wrapup.cdf(np.maximum(x, 0.0)), 0.0)
         return w
 
-    def _refresh(self, now: float) -> None:
+    def _refresh(self, now: float | None) -> None:
+        """Rebuild the cached curves when the estimates changed (at most every `refresh` s)."""
         version = self.estimators.version
         if self._cached is not None:
             seen, when = self._cached
-            if seen == version or now - when < self.refresh:
+            if seen == version or now is None or now - when < self.refresh:
                 return
-        self._cached = (version, now)
+        self._cached = (version, now if now is not None else 0.0)
         self._build_call_matrices()
+        self._talk_cdf = self.estimators.talk.cdf_at_edges()
+        self._wrap_cdf = self.estimators.wrapup.cdf_at_edges()
+        self._wrap_m = self._wrap_matrix()
 
     def _build_call_matrices(self) -> None:
         s = self.settings

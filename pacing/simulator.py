@@ -28,6 +28,8 @@ from pacing.types import CallOutcomes, CallStage, HandleTimes, Outcome, Snapshot
 
 _TICK, _VERDICT, _FREE, _LOGIN, _LOGOUT = range(5)
 _OFF, _READY, _BUSY = range(3)
+_RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
+_HUMAN = int(Outcome.HUMAN)
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ class Simulation:
 
     def _release_finished(self, now: float) -> None:
         c = self.calls
-        done = np.flatnonzero(c.active & (c.end <= now) & (c.outcome != Outcome.HUMAN))
+        done = np.flatnonzero(c.active & (c.end <= now) & (c.outcome != _HUMAN))
         if done.size == 0:
             return
         outcome = c.outcome[done]
@@ -277,7 +279,7 @@ class Simulation:
         ring = np.where(answered, c.answer[done], c.end[done]) - c.start[done]
         amd = np.full(done.size, np.nan)
         amd[answered] = c.verdict[done][answered] - c.answer[done][answered]
-        machine = outcome == Outcome.MACHINE
+        machine = outcome == int(Outcome.MACHINE)
         if machine.any():
             self.accounting.record_machine_verdicts(c.verdict[done][machine])
         self.log.false_positives += int((machine & (c.truth[done] == Truth.LIVE)).sum())
@@ -290,7 +292,7 @@ class Simulation:
         if self._done_ring:
             n = len(self._done_ring)
             self.policy.observe_calls(CallOutcomes(
-                np.full(n, int(Outcome.HUMAN)), np.array(self._done_ring),
+                np.full(n, _HUMAN), np.array(self._done_ring),
                 np.array(self._done_amd), np.array(self._done_abandoned)))
             self._done_ring.clear()
             self._done_amd.clear()
@@ -305,7 +307,7 @@ class Simulation:
         fates = self._draw(n)
         slots = self.calls.add(self.now, fates)
         self.log.dials += n
-        human = np.flatnonzero(fates.outcome == Outcome.HUMAN)
+        human = np.flatnonzero(fates.outcome == _HUMAN)
         for i in human:
             self._push(self.now + float(fates.verdict[i]), _VERDICT, int(slots[i]))
 
@@ -324,10 +326,9 @@ class Simulation:
         idx = np.flatnonzero(c.active)
         answer = c.answer[idx]
         verdict = c.verdict[idx]
-        stage = np.where(now < answer, CallStage.RINGING,
-                         np.where(now < verdict, CallStage.AMD, CallStage.QUEUED))
-        since = np.where(stage == CallStage.RINGING, c.start[idx],
-                         np.where(stage == CallStage.AMD, answer, verdict))
+        stage = np.where(now < answer, _RINGING, np.where(now < verdict, _AMD, _QUEUED))
+        since = np.where(stage == _RINGING, c.start[idx],
+                         np.where(stage == _AMD, answer, verdict))
         busy = self.agent_state == _BUSY
         talking = busy & (now < self.agent_talk_end)
         wrapping = busy & ~talking
