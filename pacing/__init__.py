@@ -32,20 +32,53 @@ Simulator (`simulate`, `SimulationConfig`, `CustomerModel`): discrete-event, vir
 clock, seeded; drives any `PacingPolicy` and returns a `SimulationResult`.
 """
 
-from pacing.accounting import (DEFAULT_WINDOWS, PROFILE_WINDOWS, AbandonAccounting, Window,
-                               month_start)
+from pacing.accounting import (
+                               DEFAULT_WINDOWS,
+                               PROFILE_WINDOWS,
+                               AbandonAccounting,
+                               Window,
+                               month_start,
+)
 from pacing.customers import CallFates, CustomerModel, Lognormal, Truth
 from pacing.errors import InvalidSettings, InvalidSnapshot, PacingError
-from pacing.estimators import (BetaPosterior, CampaignEstimators, DurationEstimator,
-                               EstimatorPriors, OutcomeMix)
+from pacing.estimators import (
+                               BetaPosterior,
+                               CampaignEstimators,
+                               DurationEstimator,
+                               EstimatorPriors,
+                               OutcomeMix,
+)
 from pacing.metrics import SimulationResult
-from pacing.model import (Choice, Forecast, ModelForecaster, choose_calls, expected_abandons,
-                          horizon_steps)
-from pacing.pacer import (Forecaster, Pacer, PacingPolicy, limit_spent, line_cap, power_calls,
-                          progressive_calls)
+from pacing.model import (
+                               Choice,
+                               Forecast,
+                               ModelForecaster,
+                               choose_calls,
+                               expected_abandons,
+                               horizon_steps,
+)
+from pacing.pacer import (
+                               Forecaster,
+                               Pacer,
+                               PacingPolicy,
+                               limit_spent,
+                               line_cap,
+                               power_calls,
+                               progressive_calls,
+)
 from pacing.simulator import AgentShift, Simulation, SimulationConfig, simulate
-from pacing.types import (AbandonBudget, CallOutcomes, CallStage, Decision, HandleTimes, Mode,
-                          Outcome, PacingSettings, Reason, Snapshot)
+from pacing.types import (
+                               AbandonBudget,
+                               CallOutcomes,
+                               CallStage,
+                               Decision,
+                               HandleTimes,
+                               Mode,
+                               Outcome,
+                               PacingSettings,
+                               Reason,
+                               Snapshot,
+)
 
 __all__ = [
     "AbandonAccounting",

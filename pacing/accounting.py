@@ -106,7 +106,7 @@ class AbandonAccounting:
         self.windows = tuple(windows)
         self.resolution = float(resolution)
         self.fp_rate = float(amd_false_positive_rate)
-        self._keep = int(math.ceil(max(w.span for w in self.windows) / self.resolution)) + 2
+        self._keep = math.ceil(max(w.span for w in self.windows) / self.resolution) + 2
         self._base: int | None = None      # bucket number of index 0
         self._answers = np.zeros(0)
         self._abandons = np.zeros(0)
@@ -135,11 +135,11 @@ class AbandonAccounting:
         answers = np.zeros(n)
         abandons = np.zeros(n)
         if self._base is not None:
-            end = int(math.floor(now / self.resolution)) - self._base + 1
+            end = math.floor(now / self.resolution) - self._base + 1
             for i, w in enumerate(self.windows):
                 start = w.start(now) / self.resolution - self._base
-                full = max(0, int(math.ceil(start)))      # buckets wholly inside
-                part = max(0, int(math.floor(start)))     # buckets touching the window
+                full = max(0, math.ceil(start))      # buckets wholly inside
+                part = max(0, math.floor(start))     # buckets touching the window
                 if end > full:
                     answers[i] = self._answers[full:end].sum()
                 if end > part:

@@ -88,13 +88,13 @@ class DurationEstimator:
 
     def cdf_at_edges(self) -> FloatArray:
         """The CDF at every grid edge (piecewise linear between them)."""
-        w = self.weights()
-        c = np.concatenate(([0.0], np.cumsum(w)))
-        return c / c[-1]
+        c = np.concatenate(([0.0], np.cumsum(self.weights())))
+        out: FloatArray = c / c[-1]
+        return out
 
     def cdf(self, x: FloatArray | float) -> FloatArray:
         """P(duration <= x), vectorised."""
-        return np.interp(x, EDGES, self.cdf_at_edges())
+        return np.asarray(np.interp(x, EDGES, self.cdf_at_edges()), dtype=np.float64)
 
     def mean(self) -> float:
         """The mean of the distribution (bin midpoints)."""
@@ -152,12 +152,14 @@ class OutcomeMix:
 
     def counts(self) -> FloatArray:
         """Dirichlet parameters: prior plus decayed counts."""
-        return self._prior + self._data
+        out: FloatArray = self._prior + self._data
+        return out
 
     def shares(self) -> FloatArray:
         """Posterior mean share of each outcome (indexed by `Outcome`)."""
         c = self.counts()
-        return c / c.sum()
+        out: FloatArray = c / c.sum()
+        return out
 
     def share(self, outcome: Outcome) -> float:
         """Posterior mean share of one outcome."""

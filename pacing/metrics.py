@@ -129,7 +129,7 @@ def summarise(log: RunLog, duration: float, step: float,
         np.float64)
     cum_rate = np.divide(ab_cum[1:], ans_cum[1:], out=np.zeros(edges.size - 1),
                          where=ans_cum[1:] > 0)
-    lag = int(round(HOUR / step))
+    lag = round(HOUR / step)
     hour_rate = np.full(edges.size - 1, np.nan)
     if edges.size > lag:
         a = ans_cum[lag:] - ans_cum[:-lag]

@@ -36,8 +36,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from pacing.estimators import EDGES, CampaignEstimators, normal_cdf
-from pacing.types import (AbandonBudget, CallStage, FloatArray, IntArray, Outcome,
-                          PacingSettings, Snapshot)
+from pacing.types import (
+    AbandonBudget,
+    CallStage,
+    FloatArray,
+    IntArray,
+    Outcome,
+    PacingSettings,
+    Snapshot,
+)
 
 AMD_SPAN = 6.0   # seconds of AMD the forecast follows; longer is treated as this
 EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exact
@@ -74,7 +81,7 @@ class Choice:
 def horizon_steps(settings: PacingSettings) -> int:
     """Number of grid points K: ring timeout + AMD + patience, in steps."""
     span = settings.ring_timeout + AMD_SPAN + settings.patience
-    return int(math.ceil(span / settings.horizon_step))
+    return math.ceil(span / settings.horizon_step)
 
 
 def expected_positive(mean: FloatArray, var: FloatArray) -> FloatArray:
@@ -109,7 +116,7 @@ def _expected_abandons_exact(fc: Forecast, n: np.ndarray) -> FloatArray:
     mu = (fc.demand_mean - fixed)[None, :] + n[:, None] * fc.new_due[None, :]   # (N, K)
     mu = np.maximum(mu, 0.0)
     top = float(mu.max())
-    dmax = min(int(math.ceil(top + 7.0 * math.sqrt(top) + 8.0)), _LOG_FACT.size - 1)
+    dmax = min(math.ceil(top + 7.0 * math.sqrt(top) + 8.0), _LOG_FACT.size - 1)
     d = np.arange(dmax + 1)
     logp = (d[None, None, :] * np.log(np.maximum(mu, 1e-300))[:, :, None]
             - mu[:, :, None] - _LOG_FACT[d][None, None, :])
@@ -133,7 +140,7 @@ def poisson_binomial(p: FloatArray) -> FloatArray:
     Through the characteristic function: the product over agents of (1 - p + p w) at
     the A + 1 roots of unity w, then an inverse FFT.
     """
-    a, k = p.shape
+    a = p.shape[0]
     w = np.exp(2j * np.pi * np.arange(a + 1) / (a + 1))
     phi = np.prod(1.0 - p[:, :, None] + p[:, :, None] * w[None, None, :], axis=0)
     pmf: FloatArray = np.clip(np.fft.fft(phi, axis=1).real / (a + 1), 0.0, 1.0)
@@ -208,8 +215,8 @@ class ModelForecaster:
         step = settings.horizon_step
         self.t = step * np.arange(1, self.k + 1)          # the grid t_1..t_K
         self.u = step * np.arange(self.k + 1)             # offsets for pmfs
-        self.ring_bins = int(math.ceil(settings.ring_timeout / step)) + 1
-        self.amd_bins = int(math.ceil(AMD_SPAN / step)) + 1
+        self.ring_bins = math.ceil(settings.ring_timeout / step) + 1
+        self.amd_bins = math.ceil(AMD_SPAN / step) + 1
         self._cached: tuple[tuple[int, ...], float] | None = None
         self._ring_p = np.zeros((self.ring_bins, self.k))
         self._amd_p = np.zeros((self.amd_bins, self.k))

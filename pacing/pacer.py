@@ -16,8 +16,7 @@ from typing import Protocol
 
 from pacing.estimators import CampaignEstimators
 from pacing.model import Forecast, ModelForecaster, choose_calls
-from pacing.types import (CallOutcomes, Decision, HandleTimes, Mode, PacingSettings, Reason,
-                          Snapshot)
+from pacing.types import CallOutcomes, Decision, HandleTimes, Mode, PacingSettings, Reason, Snapshot
 
 
 class PacingPolicy(Protocol):

@@ -176,8 +176,8 @@ class Simulation:
         self.now = cfg.duration
         self._expire_queue(cfg.duration)
         self._release_finished(cfg.duration)
-        for i in np.flatnonzero(self.agent_state != _OFF):
-            self.log.logout(int(i), cfg.duration)
+        for agent in np.flatnonzero(self.agent_state != _OFF).tolist():
+            self.log.logout(agent, cfg.duration)
         return summarise(self.log, cfg.duration, cfg.series_step,
                          self.accounting.budget(cfg.duration))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from pacing.errors import InvalidSnapshot, InvalidSettings
+from pacing.errors import InvalidSettings, InvalidSnapshot
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

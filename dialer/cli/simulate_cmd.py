@@ -12,7 +12,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-
 import pacing
 from dialer.errors import ConfigError
 from dialer.settings import Settings

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pacing import (  # noqa: E402
+from pacing import (
     CallOutcomes,
     CampaignEstimators,
     CustomerModel,
@@ -215,7 +215,7 @@ class ClosedLoop(Pacer):
         assert isinstance(self.forecaster, ModelForecaster)
         self.model: ModelForecaster = self.forecaster
         self.c = c
-        self.k = int(round(within / settings.horizon_step)) - 1
+        self.k = round(within / settings.horizon_step) - 1
 
     def decide(self, snap: Snapshot, now: float) -> Decision:
         """The closed-loop rule (progressive until the estimators have evidence)."""
@@ -427,11 +427,13 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
           f"{'meets':>5}")
     runs_ok = runs = 0
     cells_occ_ok = cells_occ = cells_base_ok = 0
+    def figures(cell: tuple[int, float, float], s: str) -> dict[str, np.ndarray]:
+        rows = results.get((*cell, s), [])
+        return {k: np.array([r[k] for r in rows]) for k in ("occ", "ab", "worst", "hour", "cph")}
+
     for (n, p, h) in cells:
-        def figs(s: str) -> dict[str, np.ndarray]:
-            rows = results.get((n, p, h, s), [])
-            return {k: np.array([r[k] for r in rows]) for k in ("occ", "ab", "worst", "hour",
-                                                                "cph")}
+        def figs(s: str, cell: tuple[int, float, float] = (n, p, h)) -> dict[str, np.ndarray]:
+            return figures(cell, s)
         oracle_occ = figs("oracle")["occ"].mean() if (n, p, h, "oracle") in results else math.nan
         best_base = 0.0
         for s in args.strategies:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from pacing import (AbandonBudget, CallOutcomes, CampaignEstimators, CustomerModel,
-                    HandleTimes, Outcome, Snapshot)
+
+from pacing import (
+    AbandonBudget,
+    CallOutcomes,
+    CampaignEstimators,
+    CustomerModel,
+    HandleTimes,
+    Outcome,
+    Snapshot,
+)
 
 
 def trained_estimators(cust: CustomerModel, n: int = 20_000, seed: int = 5) -> CampaignEstimators:

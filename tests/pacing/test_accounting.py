@@ -50,7 +50,7 @@ def test_amd_false_positive_estimate_is_added() -> None:
 
 
 def test_calendar_month_window() -> None:
-    utc = dt.timezone.utc
+    utc = dt.UTC
     for y, m, d in [(2026, 1, 31), (2024, 2, 29), (2023, 12, 1), (1999, 3, 15)]:
         now = dt.datetime(y, m, d, 13, 5, tzinfo=utc).timestamp()
         assert month_start(now) == dt.datetime(y, m, 1, tzinfo=utc).timestamp()

@@ -7,8 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from pacing import (CallOutcomes, CampaignEstimators, DurationEstimator, InvalidSettings,
-                    Outcome, OutcomeMix)
+from pacing import (
+    CallOutcomes,
+    CampaignEstimators,
+    DurationEstimator,
+    InvalidSettings,
+    Outcome,
+    OutcomeMix,
+)
 
 
 def test_duration_converges_to_lognormal() -> None:

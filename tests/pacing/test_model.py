@@ -7,9 +7,17 @@ import itertools
 import numpy as np
 import pytest
 
-from pacing import (AbandonBudget, CampaignEstimators, CustomerModel, Forecast,
-                    ModelForecaster, PacingSettings, Snapshot, choose_calls,
-                    expected_abandons)
+from pacing import (
+    AbandonBudget,
+    CampaignEstimators,
+    CustomerModel,
+    Forecast,
+    ModelForecaster,
+    PacingSettings,
+    Snapshot,
+    choose_calls,
+    expected_abandons,
+)
 from pacing.model import pace, poisson_binomial
 from tests.pacing.helpers import make_snapshot
 

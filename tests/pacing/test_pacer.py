@@ -8,9 +8,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacing import (CampaignEstimators, Mode, Pacer, PacingSettings, Reason, Snapshot,
-                    progressive_calls)
-
+from pacing import (
+    CampaignEstimators,
+    Mode,
+    Pacer,
+    PacingSettings,
+    Reason,
+    Snapshot,
+    progressive_calls,
+)
 from tests.pacing.helpers import healthy_budget, make_snapshot, spent_budget
 
 elapsed = st.lists(st.floats(min_value=0.0, max_value=600.0), max_size=30)

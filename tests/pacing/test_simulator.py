@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pacing import (AgentShift, CustomerModel, Lognormal, Mode, Pacer, PacingSettings,
-                    SimulationConfig, simulate)
+from pacing import (
+    AgentShift,
+    CustomerModel,
+    Lognormal,
+    Mode,
+    Pacer,
+    PacingSettings,
+    SimulationConfig,
+    simulate,
+)
 
 CUST = CustomerModel(talk=Lognormal.from_mean(50.0, 0.6))
 
