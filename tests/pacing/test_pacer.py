@@ -115,3 +115,17 @@ def test_snapshot_rejects_mismatched_calls() -> None:
     with pytest.raises(InvalidSnapshot):
         Snapshot(ready_agents=1, call_stage=np.zeros(2, dtype=np.int64),
                  call_elapsed=np.zeros(1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(ready=st.integers(0, 30),
+       busy=st.lists(st.floats(min_value=0.0, max_value=900.0), min_size=33, max_size=90),
+       calls=st.lists(st.floats(min_value=0.0, max_value=30.0), max_size=200))
+def test_more_ready_agents_never_fewer_calls_at_scale(
+        estimators_data: CampaignEstimators, ready: int, busy: list[float],
+        calls: list[float]) -> None:
+    """The same property on the normal-approximation path (many busy agents)."""
+    p = pacer(Mode.PREDICTIVE, estimators_data)
+    fewer = p.decide(make_snapshot(ready, busy, calls), 50.0).calls
+    more = p.decide(make_snapshot(ready + 1, busy, calls), 50.0).calls
+    assert more >= fewer
