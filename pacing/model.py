@@ -20,11 +20,13 @@ uncertainty of the live-answer probability.
 `choose_calls` returns the largest n such that, for every m <= n, the forecast rate
 of the horizon keeps the pace: E[L(m)] <= pace * E[answers due in the horizon](m).
 The pace is the target rate steered by the budget (an integral controller on the
-abandons actually counted): pace = target * exp(clip((B - z) / BUDGET_SCALE, -3, 1)),
-B = the smallest window budget at the target (`AbandonBudget.allowed`) and z the
-normal quantile of `confidence`, kept in hand as a safety margin. Early in a window B
-is about 0, so the pace starts at less than half the target and opens up only as
-answers accrue budget; after a burst of abandons it closes down fast.
+abandons actually counted): pace = target * exp(clip((B - margin) / BUDGET_SCALE, -3,
+PACE_UP)), B = the smallest window budget at the target (`AbandonBudget.allowed`),
+margin = z + RELATIVE_MARGIN * target * answers of that window, z the normal quantile
+of `confidence`: abandons kept in hand so the window ends under the target. The
+controller also absorbs the model's bias (max_k E[.] understates E[max_k .]). Early
+in a window B is about 0, so the pace starts at less than half the target and opens
+up only as answers accrue budget; after a burst of abandons it closes down fast.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ from pacing.types import (
 
 AMD_SPAN = 6.0   # seconds of AMD the forecast follows; longer is treated as this
 EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exact
-BUDGET_SCALE = 2.0  # abandons of budget surplus (or debt) that move the pace by e
+BUDGET_SCALE = 2.0     # abandons of budget surplus (or debt) that move the pace by e
+RELATIVE_MARGIN = 0.1  # share of a window's budget kept in hand, besides z abandons
+PACE_UP = 0.5          # the pace never exceeds exp(PACE_UP) x target
 _RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -151,10 +155,12 @@ def pace(budget: AbandonBudget, settings: PacingSettings) -> float:
     """The abandon rate to aim at now: the target, steered by the budget (see above)."""
     if not budget.windows:
         return settings.target_abandon_rate
-    spare = float(budget.allowed(settings.target_abandon_rate).min())
-    z = normal_quantile(settings.confidence)
-    return settings.target_abandon_rate * math.exp(
-        min(1.0, max(-3.0, (spare - z) / BUDGET_SCALE)))
+    allowed = budget.allowed(settings.target_abandon_rate)
+    w = int(np.argmin(allowed))
+    margin = (normal_quantile(settings.confidence)
+              + RELATIVE_MARGIN * settings.target_abandon_rate * float(budget.answers[w]))
+    x = (float(allowed[w]) - margin) / BUDGET_SCALE
+    return settings.target_abandon_rate * math.exp(min(PACE_UP, max(-3.0, x)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -95,8 +95,8 @@ def test_exact_abandons_match_monte_carlo() -> None:
 
 def test_choice_keeps_the_pace_and_grows_with_supply() -> None:
     budget = AbandonBudget(("24h",), np.array([5000.0]), np.array([40.0]))
-    fewer = choose_calls(_forecast(1, [0.5] * 4, 0.5, 0.2), budget, SETTINGS, 200)
-    more = choose_calls(_forecast(3, [0.5] * 4, 0.5, 0.2), budget, SETTINGS, 200)
+    fewer = choose_calls(_forecast(1, [0.5] * 4, 0.2, 0.2), budget, SETTINGS, 200)
+    more = choose_calls(_forecast(3, [0.5] * 4, 0.2, 0.2), budget, SETTINGS, 200)
     assert 0 < fewer.calls < more.calls < 200
     rate = pace(budget, SETTINGS)
     assert fewer.expected_abandons <= rate * fewer.expected_answers + 1e-9
@@ -106,9 +106,9 @@ def test_pace_follows_the_budget() -> None:
     def budget(abandons: float) -> AbandonBudget:
         return AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
     fresh = AbandonBudget(("24h",), np.array([0.0]), np.array([0.0]))
-    assert pace(budget(19.0), SETTINGS) > pace(budget(21.0), SETTINGS) > pace(budget(25.0),
+    assert pace(budget(17.0), SETTINGS) > pace(budget(19.0), SETTINGS) > pace(budget(23.0),
                                                                              SETTINGS)
-    assert pace(budget(0.0), SETTINGS) == pytest.approx(np.e * SETTINGS.target_abandon_rate)
+    assert pace(budget(0.0), SETTINGS) == pytest.approx(np.exp(0.5) * SETTINGS.target_abandon_rate)
     assert pace(fresh, SETTINGS) < 0.5 * SETTINGS.target_abandon_rate
 
 
