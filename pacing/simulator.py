@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,31 +67,30 @@ class SimulationConfig:
         return cls(customers, shifts, duration, **kw)  # type: ignore[arg-type]
 
 
-@dataclass
 class _Calls:
-    """Calls not yet connected to an agent, in a pool of slots."""
+    """Calls not yet connected to an agent, in a pool of slots (arrays grow as needed)."""
 
-    cap: int = 1024
-    active: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    _FIELDS = ("active", "start", "answer", "verdict", "end", "deadline", "outcome",
+               "truth", "talk", "wrapup")
 
-    def __post_init__(self) -> None:
-        self.active = np.zeros(self.cap, dtype=bool)
-        self.start = np.zeros(self.cap)
-        self.answer = np.zeros(self.cap)
-        self.verdict = np.zeros(self.cap)
-        self.end = np.zeros(self.cap)
-        self.deadline = np.zeros(self.cap)
-        self.outcome = np.zeros(self.cap, dtype=np.int64)
-        self.truth = np.zeros(self.cap, dtype=np.int64)
-        self.talk = np.zeros(self.cap)
-        self.wrapup = np.zeros(self.cap)
-        self.free: list[int] = list(range(self.cap - 1, -1, -1))
+    def __init__(self, cap: int = 1024) -> None:
+        self.cap = cap
+        self.active = np.zeros(cap, dtype=bool)
+        self.start = np.zeros(cap)
+        self.answer = np.zeros(cap)
+        self.verdict = np.zeros(cap)
+        self.end = np.zeros(cap)
+        self.deadline = np.zeros(cap)
+        self.outcome = np.zeros(cap, dtype=np.int64)
+        self.truth = np.zeros(cap, dtype=np.int64)
+        self.talk = np.zeros(cap)
+        self.wrapup = np.zeros(cap)
+        self.free: list[int] = list(range(cap - 1, -1, -1))
 
     def grow(self) -> None:
         old = self.cap
         self.cap *= 2
-        for name in ("active", "start", "answer", "verdict", "end", "deadline", "outcome",
-                     "truth", "talk", "wrapup"):
+        for name in self._FIELDS:
             arr = getattr(self, name)
             new = np.zeros(self.cap, dtype=arr.dtype)
             new[:old] = arr
