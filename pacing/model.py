@@ -180,9 +180,10 @@ def choose_calls(fc: Forecast, budget: AbandonBudget, settings: PacingSettings,
                  n_max: int) -> Choice:
     """The largest n <= n_max whose every prefix keeps the pace.
 
-    E[L(n)] is convex in n (a max of convex functions of the Poisson mean), so the
-    feasible n form an interval from 0: gallop over 0, 1, 2, 4, ... to the first
-    infeasible point, then look at every n below it.
+    On the exact path E[L(n)] is convex in n (a max of convex functions of the
+    Poisson mean), so the feasible n form an interval from 0: gallop over 0, 1, 2,
+    4, ... to the first infeasible point, then look at every n below it. (On the
+    normal path the same holds in practice; a property test checks the consequence.)
     """
     rate = pace(budget, settings)
     n_max = max(0, n_max)

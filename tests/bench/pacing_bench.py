@@ -456,7 +456,15 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
             if n >= 10 and math.isfinite(oracle_occ):
                 cells_occ += 1
                 cells_occ_ok += int(ours >= 0.95 * oracle_occ)
-    return {"runs_within_target": f"{runs_ok}/{runs}",
+    headline = {}
+    key = (10, 0.2, 120.0)
+    if all((*key, s) in results for s in ("ours", "vicidial")):
+        ours, vici = figures(key, "ours"), figures(key, "vicidial")
+        headline = {"n10_ours_occ": f"{ours['occ'].mean():.3f}",
+                    "n10_ours_abandon": f"{ours['ab'].mean():.4f}",
+                    "n10_vicidial_occ": f"{vici['occ'].mean():.3f}",
+                    "n10_vicidial_abandon": f"{vici['ab'].mean():.4f}"}
+    return {**headline, "runs_within_target": f"{runs_ok}/{runs}",
             "cells_ge_95pct_oracle": f"{cells_occ_ok}/{cells_occ}",
             "cells_ge_best_baseline": f"{cells_base_ok}/{len(cells)}"}
 
