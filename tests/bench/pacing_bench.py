@@ -261,7 +261,7 @@ class Oracle(Pacer):
         """The truth needs no learning."""
 
 
-TUNE_GRID = {"closed-loop": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7),
+TUNE_GRID = {"closed-loop": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 0.85, 1.0),
              "vicidial": (1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 2.0, 3.0)}
 CALIBRATION_SEED = 10_000
 
