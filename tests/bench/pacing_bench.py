@@ -334,7 +334,7 @@ def tune(pool: Any, cells: list[tuple[int, float, float]], args: argparse.Namesp
          ) -> dict[tuple[int, float, float, str], float]:
     """Per cell, the largest grid parameter of each tuned baseline that meets 85 % of target."""
     names = [s for s in TUNE_GRID if s in args.strategies]
-    grid = {s: TUNE_GRID[s][1::2] if args.quick else TUNE_GRID[s] for s in names}
+    grid = {s: TUNE_GRID[s][1::3] if args.quick else TUNE_GRID[s] for s in names}
     jobs = [Job(n, p, h, s, CALIBRATION_SEED, args.hours, args.tick, args.target, args.limit,
                 param) for (n, p, h) in cells for s in names for param in grid[s]]
     if not jobs:
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.agents, args.p_live, args.handle = [10], [0.2], [120.0]
-        args.hours, args.seeds = min(args.hours, 2.0), min(args.seeds, 2)
+        args.hours, args.seeds = min(args.hours, 1.5), min(args.seeds, 2)
     cells = [(n, p, h) for n in args.agents for p in args.p_live for h in args.handle]
     print(f"# {len(cells)} cells x {args.seeds} seeds x {len(args.strategies)} strategies, "
           f"{args.hours} h each, tick {args.tick} s, target {args.target:.1%}, "
