@@ -27,6 +27,7 @@ from dialer.cli import (
     purge_cmd,
     recordings_cmd,
     report_cmd,
+    simulate_cmd,
     tenant_cmd,
 )
 from dialer.errors import ConfigError, DialerError
@@ -47,6 +48,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     leads_cmd,
     agents_cmd,
     drain_cmd,
+    simulate_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file
