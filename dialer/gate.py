@@ -12,9 +12,9 @@
  6. the calling window, open in every time zone of the number (daylight saving
     included); a number with no known zone is denied (fail closed);
  7. in the attempt's own transaction, under the number's lock (so two campaigns or two
-    nodes never both pass): the number's daily cap across campaigns (rolling 24 h),
-    the minimum gap, the gap after an abandon, the lead's lifetime cap, and that the
-    lead is still claimed by this node;
+    nodes never both pass): that the lead is still claimed by this node, then the
+    number's daily cap across campaigns (rolling 24 h), the minimum gap, the gap after
+    an abandon and the lead's lifetime cap;
 
 and only then commits the attempt row (durable, with the DNC version and the decision)
 and returns a `DialTicket`. `Telephony.originate` takes nothing else. Store or DNC

@@ -20,10 +20,12 @@ from typing import Any
 import phonenumbers
 from pydantic import ValidationError
 
+import pacing
 from dialer.campaign import rules
 from dialer.campaign.config import CampaignConfig, NumberFormat
 from dialer.compliance import (
     BUILTIN_PROFILES,
+    AbandonWindow,
     AttemptCaps,
     CallingHours,
     ComplianceProfile,
@@ -50,6 +52,7 @@ class Campaign:
     caller_id: str | None
     abandon_limit: float
     target_abandon_rate: float
+    amd_false_positive_estimate: float
     source: Path | None = None
 
     @classmethod
@@ -75,6 +78,7 @@ class Campaign:
             region=region, caller_id=caller_id,
             abandon_limit=rules.abandon_limit(config, profile),
             target_abandon_rate=rules.target_abandon_rate(config, profile),
+            amd_false_positive_estimate=rules.amd_false_positive_estimate(config, profile),
             source=source)
 
     @property
@@ -86,6 +90,33 @@ class Campaign:
     def tenant(self) -> str:
         """The tenant's name."""
         return self.config.tenant
+
+    def pacing_settings(self) -> pacing.PacingSettings:
+        """The pacing model's settings: the file's `pacing:` section with the profile's
+        abandon limit and connect time, the ring timeout and the line limits."""
+        config = self.config
+        return pacing.PacingSettings(
+            mode=pacing.Mode(config.pacing.mode.value),
+            target_abandon_rate=self.target_abandon_rate, abandon_limit=self.abandon_limit,
+            confidence=config.pacing.confidence,
+            lines_per_agent=min(config.pacing.power_lines_per_agent,
+                                config.lines.lines_per_agent),
+            max_lines_per_agent=config.lines.lines_per_agent,
+            max_lines=config.lines.max_lines,
+            connect_within=self.profile.abandon.connect_within_s,
+            amd_overrun=config.pacing.amd_overrun, ring_timeout=self.ring_timeout_s,
+            horizon_step=config.pacing.horizon_step, min_outcomes=config.pacing.min_outcomes,
+            min_answers=config.pacing.min_answers, min_handles=config.pacing.min_handles)
+
+    def abandon_windows(self) -> tuple[pacing.Window, ...]:
+        """The profile's abandon-rate windows as `pacing.Window`s (calendar months in UTC)."""
+        return tuple(_window(w) for w in self.profile.abandon.windows)
+
+    def abandon_accounting(self) -> pacing.AbandonAccounting:
+        """A fresh `pacing.AbandonAccounting` over the profile's windows, counting AMD
+        false positives where the profile (or the file) says so."""
+        return pacing.AbandonAccounting(
+            self.abandon_windows(), amd_false_positive_rate=self.amd_false_positive_estimate)
 
     def serves(self, agent_id: str) -> bool:
         """True when the agent (its login id) may take this campaign's calls."""
@@ -146,6 +177,12 @@ class CampaignRuleError(ValueError):
                        for sub, why in rest)
         return ConfigError(reason + more, file=path, line=line_of(lines, loc),
                            field=_dotted(loc))
+
+
+def _window(window: AbandonWindow) -> pacing.Window:
+    if window.hours is None:
+        return pacing.Window(window.label, calendar_month=True)
+    return pacing.Window(window.label, seconds=window.hours * 3600.0)
 
 
 def _dotted(loc: Loc) -> str:

@@ -74,6 +74,7 @@ class PacingConfig(_Section):
     confidence: float = Field(default=0.95, ge=0.5, lt=1)
     power_lines_per_agent: float = Field(default=1.5, ge=1)
     amd_overrun: float = Field(default=0.8, ge=0)
+    amd_false_positive_estimate: float | None = Field(default=None, ge=0, lt=1)
     horizon_step: float = Field(default=0.5, ge=0.05, le=2.0)
     min_outcomes: int = Field(default=60, ge=0)
     min_answers: int = Field(default=10, ge=0)

@@ -63,6 +63,16 @@ def target_abandon_rate(config: CampaignConfig, profile: ComplianceProfile) -> f
     return min(profile.abandon.pacing_target, abandon_limit(config, profile))
 
 
+def amd_false_positive_estimate(config: CampaignConfig, profile: ComplianceProfile) -> float:
+    """The share of machine verdicts counted as abandoned humans: the campaign's, else
+    the profile's rate where the profile counts them (uk), else none."""
+    given = config.pacing.amd_false_positive_estimate
+    if given is not None:
+        return given
+    abandon = profile.abandon
+    return abandon.amd_false_positive_rate if abandon.count_amd_false_positives else 0.0
+
+
 def problems(config: CampaignConfig, profile: ComplianceProfile) -> list[Problem]:
     """Every rule of the profile the campaign breaks, and every clash among its codes."""
     found: list[Problem] = []
@@ -140,6 +150,12 @@ def _pacing(config: CampaignConfig, profile: ComplianceProfile) -> Iterator[Prob
     if target_abandon_rate(config, profile) > limit:
         yield ("pacing", "target_abandon_rate"), (
             f"{pacing.target_abandon_rate} is above the abandon limit {limit}")
+    estimate = pacing.amd_false_positive_estimate
+    if profile.abandon.count_amd_false_positives and estimate is not None and \
+            estimate < profile.abandon.amd_false_positive_rate:
+        yield ("pacing", "amd_false_positive_estimate"), (
+            f"{estimate} is below profile {profile.name}'s estimate "
+            f"{profile.abandon.amd_false_positive_rate} (may only raise it)")
     if pacing.amd_overrun >= profile.abandon.connect_within_s:
         yield ("pacing", "amd_overrun"), (
             f"must be shorter than the {profile.abandon.connect_within_s:g} s in which a live "

@@ -1,5 +1,6 @@
 """The SQL store: tenants, campaigns, leads, attempts (CDRs), agents, recordings, audit,
-hourly aggregates, retention purges, key rotation and reports (SQLite or PostgreSQL)."""
+hourly aggregates, nodes (heartbeats, drain requests), retention purges, key rotation and
+reports (SQLite or PostgreSQL)."""
 
 from dialer.store.cdr_export import export_cdrs, neutralise
 from dialer.store.enums import (

@@ -15,7 +15,7 @@ DIALER_TEST_PG_DSN, default postgres@127.0.0.1:5432):
   encrypt, insert, report); baseline: `Leads.add` of the same leads already normalised.
 
 Latencies are per call (p50/p99 in ms); the ratio column is the rate against the
-baseline measured in the same run. `--quick` (1,500 admits, 20k rows) finishes within
+baseline measured in the same run. `--quick` (1,000 admits, 20k rows) finishes within
 a minute. The last line is `BENCH gate key=value ...`.
 """
 
@@ -220,10 +220,10 @@ def print_table(rows: list[Row]) -> None:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,500 admits, 20k rows")
+    parser.add_argument("--quick", action="store_true", help="1,000 admits, 20k rows")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
-    n = 1_500 if args.quick else 10_000
+    n = 1_000 if args.quick else 10_000
     m = 20_000 if args.quick else 200_000
     results: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from campaign_support import MINIMAL, WriteFile
 
+import pacing
 from dialer.campaign import (
     Campaign,
     CampaignConfig,
@@ -100,6 +101,8 @@ def test_a_loaded_custom_profile_by_name(tmp_path: Path, write: WriteFile) -> No
     ("pacing:\n  abandon_limit: 0.05\n", 8, "pacing.abandon_limit", "above profile cn"),
     ("pacing:\n  mode: turbo\n", 8, "pacing.mode", "Input should be"),
     ("pacing:\n  amd_overrun: 2.5\n", 8, "pacing.amd_overrun", "must be shorter"),
+    ("pacing:\n  mode: power\n  power_lines_per_agent: 4\n", 9,
+     "pacing.power_lines_per_agent", "above lines.lines_per_agent"),
     ("amd:\n  machine_action: leave_message\n", 7, "amd.message", "needs a message"),
     ("opt_out_key: \"99\"\n", 7, "opt_out_key", "String should match"),
     ("retention:\n  call_records: 10\n", 8, "retention.call_records", "legal minimum of 30"),
@@ -246,3 +249,40 @@ def test_durations(text: str | int, seconds: int) -> None:
 def test_bad_durations(text: str | bool) -> None:
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+def test_pacing_settings_from_the_file_and_profile() -> None:
+    campaign = load_campaign(EXAMPLES / "cn-predictive.yaml")
+    settings = campaign.pacing_settings()
+    assert settings == pacing.PacingSettings(
+        mode=pacing.Mode.PREDICTIVE, target_abandon_rate=0.02, abandon_limit=0.03,
+        confidence=0.95, lines_per_agent=1.5, max_lines_per_agent=3.0, max_lines=40,
+        connect_within=2.0, amd_overrun=0.8, ring_timeout=25.0)
+    progressive = load_campaign(EXAMPLES / "us-progressive.yaml").pacing_settings()
+    assert progressive.mode is pacing.Mode.PROGRESSIVE
+    assert progressive.lines_per_agent == progressive.max_lines_per_agent == 1.0
+
+
+@pytest.mark.parametrize(("profile", "caller", "windows", "estimate"), [
+    ("cn", "+861012345678", [("24h", 86400.0), ("30d", 2592000.0)], 0.0),
+    ("us", "+12015550123", [("30d", 2592000.0)], 0.0),
+    ("uk", "+442079460000", [("24h", 86400.0)], 0.01),
+    ("ca", "+16135550123", [("calendar month", None)], 0.0)])
+def test_abandon_windows_and_accounting(write: WriteFile, profile: str, caller: str,
+                                        windows: list[tuple[str, float | None]],
+                                        estimate: float) -> None:
+    body = MINIMAL.replace("+861012345678", caller) + f"profile: {profile}\n"
+    campaign = load_campaign(write(body))
+    assert [(w.name, w.seconds) for w in campaign.abandon_windows()] == windows
+    assert campaign.amd_false_positive_estimate == estimate
+    accounting = campaign.abandon_accounting()
+    assert accounting.fp_rate == estimate and len(accounting.windows) == len(windows)
+
+
+def test_the_false_positive_estimate_may_only_rise_under_uk(write: WriteFile) -> None:
+    body = MINIMAL.replace("+861012345678", "+442079460000") + "profile: uk\n"
+    raised = load_campaign(write(body + "pacing: {amd_false_positive_estimate: 0.04}\n"))
+    assert raised.amd_false_positive_estimate == 0.04
+    with pytest.raises(ConfigError, match="may only raise it") as info:
+        load_campaign(write(body + "pacing: {amd_false_positive_estimate: 0.001}\n"))
+    assert info.value.field == "pacing.amd_false_positive_estimate"
