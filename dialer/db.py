@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 5.0
 PG_COMMAND_TIMEOUT_S = 60.0
-# Execution option that makes a SQLite transaction begin with BEGIN IMMEDIATE.
-WRITE_OPTION = "dialer_write"
+# Execution option that makes a SQLite transaction begin with BEGIN IMMEDIATE (a plain
+# name, so packages that cannot import this module — dnc — can ask for it too).
+WRITE_OPTION = "begin_immediate"
 
 
 def is_sqlite(url: str) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from dnc.errors import DncUnavailable, NotListed
 from dnc.model import Change, Op, RefuseOutcome, Scope, ScopeKey, Source
@@ -93,6 +93,17 @@ class DncRegistry:
         except (DBAPIError, OSError) as exc:
             raise DncUnavailable(f"the DNC store is unavailable: {type(exc).__name__}") from exc
 
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[tuple[AsyncConnection, AsyncTransaction]]:
+        """A write transaction. It asks for `BEGIN IMMEDIATE` (the `begin_immediate`
+        execution option, honoured by the dialer's SQLite engines) so that on SQLite the
+        write lock is held from the start and concurrent refusals queue on the busy
+        timeout instead of failing on a stale snapshot."""
+        async with self._connect() as conn:
+            await conn.execution_options(begin_immediate=True)
+            async with conn.begin() as tx:
+                yield conn, tx
+
     async def _bump(self, conn: AsyncConnection) -> int:
         result = await conn.execute(
             update(dnc_state).where(dnc_state.c.id == STATE_ROW_ID)
@@ -143,7 +154,7 @@ class DncRegistry:
         """`add_many`, plus the version of each entry that was already listed."""
         unique = list(dict.fromkeys(digests))
         now = self._clock()
-        async with self._connect() as conn, conn.begin() as tx:
+        async with self._write() as (conn, tx):
             version = await self._bump(conn)
             existing = {row.hash: row for row in (await conn.execute(
                 select(dnc_entries.c.id, dnc_entries.c.hash, dnc_entries.c.expires_at,
@@ -191,7 +202,7 @@ class DncRegistry:
         if not reason or not reason.strip():
             raise ValueError("removing a DNC entry needs a reason")
         now = self._clock()
-        async with self._connect() as conn, conn.begin() as tx:
+        async with self._write() as (conn, tx):
             version = await self._bump(conn)
             row = (await conn.execute(self._active(digest, key))).first()
             if row is None:

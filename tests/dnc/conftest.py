@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
 
 import pytest
+from dnc_support import FakeClock, NodeFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.db import create_engine
@@ -13,19 +13,6 @@ from dnc import Dnc, NumberHasher, create_schema
 
 HASH_KEY = b"dnc-test-hash-key-0123456789abcd"
 REGION = "CN"
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
@@ -47,9 +34,6 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         yield eng
     finally:
         await eng.dispose()
-
-
-NodeFactory = Callable[..., Awaitable[Dnc]]
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import FakeClock, NodeFactory
 from dnc_strategies import REGIONS, base_forms, valid_numbers, written_form
+from dnc_support import FakeClock, NodeFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumber

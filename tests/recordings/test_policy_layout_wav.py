@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import write_wav
+from recording_support import write_wav
 
 from recordings import (
     Layout,

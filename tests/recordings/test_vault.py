@@ -11,7 +11,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Keys, MemoryIndex, write_wav
+from recording_support import NOW, Keys, MemoryIndex, write_wav
 
 from recordings import (
     AttemptOwner,
