@@ -7,8 +7,9 @@ that changes nothing rolls back, bump included. Database errors become `DncUnava
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +78,9 @@ class DncRegistry:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
+        # SQLite has one writer at a time; this process's writers queue here, in order,
+        # rather than polling the file lock (whose busy timeout starves some under load).
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -97,9 +101,12 @@ class DncRegistry:
     async def _write(self) -> AsyncIterator[tuple[AsyncConnection, AsyncTransaction]]:
         """A write transaction. It asks for `BEGIN IMMEDIATE` (the `begin_immediate`
         execution option, honoured by the dialer's SQLite engines) so that on SQLite the
-        write lock is held from the start and concurrent refusals queue on the busy
-        timeout instead of failing on a stale snapshot."""
-        async with self._connect() as conn:
+        write lock is held from the start and concurrent refusals queue instead of
+        failing on a stale snapshot; within this process they queue on an asyncio lock."""
+        async with AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            conn = await stack.enter_async_context(self._connect())
             await conn.execution_options(begin_immediate=True)
             async with conn.begin() as tx:
                 yield conn, tx

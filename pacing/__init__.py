@@ -80,7 +80,7 @@ from pacing.types import (
                                Snapshot,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_public_surface.py checks)
     "AbandonAccounting",
     "AbandonBudget",
     "AgentShift",

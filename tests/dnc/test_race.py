@@ -39,7 +39,7 @@ async def _race(url: str, hasher: NumberHasher, numbers: list[str], watchers: in
             if commits == len(numbers):
                 all_committed.set()
             if rng.random() < 0.7:
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(120):
                     await all_committed.wait()
                 for _ in range(rng.randrange(2 * len(numbers))):
                     await asyncio.sleep(0)
