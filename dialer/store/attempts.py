@@ -260,6 +260,15 @@ class Attempts:
             rows = (await conn.execute(stmt.order_by(Attempt.created_at))).all()
         return [self.record(r) for r in rows]
 
+    async def of_campaign(self, campaign_id: int, *, with_number: bool = False
+                          ) -> list[AttemptRecord]:
+        """Every attempt of a campaign, oldest first (reports, tests, reconciliation)."""
+        stmt = (select(Attempt.__table__).where(Attempt.campaign_id == campaign_id)
+                .order_by(Attempt.created_at, Attempt.id))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [self.record(r, with_number=with_number) for r in rows]
+
     async def open_for_number(self, number_hash: bytes) -> list[uuid.UUID]:
         """Open attempts to a number, in every campaign (a refusal hangs them up)."""
         async with self._db.read() as conn:

@@ -69,12 +69,14 @@ class LiveChannel:
 
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
-    """A customer answered and AMD gave its verdict (HUMAN, MACHINE, NOTSURE, NOTUSED)."""
+    """A customer answered and AMD gave its verdict (HUMAN, MACHINE, NOTSURE, NOTUSED);
+    `amd_seconds`: from the answer to the verdict, when the phone system saw the answer."""
 
     channel_id: str
     attempt_id: uuid.UUID
     amd_status: str
     amd_cause: str = ""
+    amd_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
