@@ -7,9 +7,10 @@
      ├── CryptoError        an encrypted value cannot be decrypted
      │    ├── UnknownKeyId      it names a data key the keyring does not hold
      │    └── DecryptionFailed  it was tampered with, truncated, or moved to another column
-     └── CommandError       an operator's command (MQTT) is not carried out
-          ├── CommandRejected   malformed, unknown, unauthorised, stale, duplicate, retained
-          └── CommandRefused    valid, but its target cannot do it (e.g. resume a draft)
+     ├── CommandError       an operator's command (MQTT) is not carried out
+     │    ├── CommandRejected   malformed, unknown, unauthorised, stale, duplicate, retained
+     │    └── CommandRefused    valid, but its target cannot do it (e.g. resume a draft)
+     └── NoDemoRegion       no demo country's calling window is open now (`dialer demo leads`)
 """
 
 from __future__ import annotations
@@ -121,3 +122,7 @@ class CommandRejected(CommandError):
 
 class CommandRefused(CommandError):
     """A valid command its target cannot carry out now (says why)."""
+
+
+class NoDemoRegion(DialerError):
+    """No candidate country of the demo leads is inside its calling window right now."""

@@ -20,6 +20,7 @@ from dialer.cli import (
     campaign_cmd,
     command_cmd,
     config_cmd,
+    demo_cmd,
     dnc_cmd,
     drain_cmd,
     keys_cmd,
@@ -49,6 +50,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     agents_cmd,
     drain_cmd,
     simulate_cmd,
+    demo_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file
