@@ -32,7 +32,9 @@ class AgentSession:
     since: float = 0.0            # when the current state began
     idle_since: float = 0.0       # when the agent last became ready (longest idle first)
     calls: int = 0
+    login_at: float = 0.0
     talk_started: float = 0.0
+    talk_total: float = 0.0       # seconds talking in finished calls
     pause_code: str | None = None
     attempt_id: uuid.UUID | None = None    # the call being handled (talking or wrap-up)
     keyed: str = field(default="", repr=False)
@@ -61,6 +63,8 @@ class AgentPool:
     def __init__(self) -> None:
         self._by_channel: dict[str, AgentSession] = {}
         self.wrong_pins = 0
+        self._gone_talk = 0.0       # talk and logged-in seconds of ended sessions
+        self._gone_logged_in = 0.0
 
     def __len__(self) -> int:
         return len(self._by_channel)
@@ -72,9 +76,25 @@ class AgentPool:
         """A new session (its phone's channel is its key)."""
         self._by_channel[session.channel_id] = session
 
-    def remove(self, channel_id: str) -> AgentSession | None:
-        """End a session (the phone hung up)."""
-        return self._by_channel.pop(channel_id, None)
+    def remove(self, channel_id: str, now: float) -> AgentSession | None:
+        """End a session (the phone hung up) at loop time `now`."""
+        session = self._by_channel.pop(channel_id, None)
+        if session is not None:
+            self._gone_talk += self._talk(session, now)
+            self._gone_logged_in += now - session.login_at
+        return session
+
+    @staticmethod
+    def _talk(session: AgentSession, now: float) -> float:
+        current = now - session.talk_started if session.state is AgentState.TALKING else 0.0
+        return session.talk_total + current
+
+    def occupancy(self, now: float) -> float:
+        """Talk time over logged-in time, of every session so far (0 before any)."""
+        sessions = list(self._by_channel.values())
+        logged_in = self._gone_logged_in + sum(now - s.login_at for s in sessions)
+        talk = self._gone_talk + sum(self._talk(s, now) for s in sessions)
+        return talk / logged_in if logged_in > 0 else 0.0
 
     def by_channel(self, channel_id: str) -> AgentSession | None:
         """The session whose phone is this channel."""
@@ -96,6 +116,8 @@ class AgentPool:
 
     def set_state(self, session: AgentSession, state: AgentState, now: float) -> None:
         """Move a session to a state at loop time `now`."""
+        if session.state is AgentState.TALKING and state is not AgentState.TALKING:
+            session.talk_total += now - session.talk_started
         session.state = state
         session.since = now
         if state is AgentState.READY:

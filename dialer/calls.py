@@ -56,6 +56,7 @@ class Call:
     campaign_id: int
     originated: float
     stage: Stage = Stage.RINGING
+    up_at: float | None = None          # answered, AMD listening (when reported)
     verdict_at: float | None = None
     amd_status: str | None = None
     amd_seconds: float = float("nan")   # answer -> verdict, when known

@@ -43,6 +43,7 @@ from dialer.events import EventBus, agent_state, call_state, dnc_added, publish_
 from dialer.gate import DenyReason, DialGate, DialTicket, settle_denied
 from dialer.retry import settle_lead
 from dialer.runner import CampaignRunner
+from dialer.status import AgentView, CampaignView, EngineStatus, WindowView
 from dialer.store import (
     AgentState,
     AmdResult,
@@ -59,6 +60,7 @@ from dialer.telephony import (
     AgentLogin,
     CallAnswered,
     CallEnded,
+    CallUp,
     Dtmf,
     OriginateRequest,
     Reconnected,
@@ -78,6 +80,8 @@ _PACING_OUTCOMES = {
     Outcome.DECLINED: pacing.Outcome.FAILED, Outcome.FAILED: pacing.Outcome.FAILED,
     Outcome.INVALID_NUMBER: pacing.Outcome.FAILED,
 }
+_AGENT_VIEW_STATES = {AgentState.READY: "ready", AgentState.TALKING: "talking",
+                      AgentState.WRAP_UP: "wrapup", AgentState.PAUSED: "paused"}
 _AMD_RESULTS = {"HUMAN": AmdResult.HUMAN, "MACHINE": AmdResult.MACHINE,
                 "NOTSURE": AmdResult.NOTSURE}
 
@@ -107,8 +111,10 @@ class Engine:
         self.started_at = clock.now()
         self.healthy = True
         self.unhealthy_reason: str | None = None
-        self.draining = False
+        self.draining = False          # no new calls (asked by `dialer drain`, or winding down)
+        self.drain_requested = False
         self.stopped = False
+        self._reconciled = False
         self.counts: Counter[str] = Counter()
         self.refusal_commit_s: list[float] = []      # signal -> committed
         self.refusal_cancel_s: list[float] = []      # committed -> queued/ringing cancelled
@@ -138,17 +144,19 @@ class Engine:
 
     @property
     def idle(self) -> bool:
-        """No call in flight, no agent in wrap-up and no campaign with leads left."""
+        """No call in flight, no agent in wrap-up, and no campaign with a lead due now."""
         return (not self.calls and not self._handled and
-                all(r.leads_left == 0 for r in self.runners.values()))
+                all(r.hopper.exhausted or r.leads_left == 0 for r in self.runners.values()))
 
     async def run(self, *, until: Callable[[], bool] | None = None,
                   duration: float | None = None) -> None:
         """Reconcile, then tick and handle events until `until()` holds, `duration`
         seconds pass, the node has drained, or `stop()` is called."""
-        await self.reconcile()
-        with real_io():
-            await self.store.nodes.started(self.node_id, now=self.clock.now())
+        if not self._reconciled:
+            await self.reconcile()
+            self._reconciled = True
+            with real_io():
+                await self.store.nodes.started(self.node_id, now=self.clock.now())
         deadline = None if duration is None else self._now() + duration
         events = asyncio.create_task(self._pump_events(), name="engine-events")
         heartbeat = asyncio.create_task(self._heartbeats(), name="engine-heartbeat")
@@ -159,7 +167,7 @@ class Engine:
                     break
                 if deadline is not None and self._now() >= deadline:
                     break
-                if self.draining and not self.calls and not self._handled:
+                if self.drain_requested and not self.calls and not self._handled:
                     with real_io():
                         await self.store.nodes.mark_drained(self.node_id, now=self.clock.now())
                     log.info("node %s drained", self.node_id)
@@ -173,6 +181,11 @@ class Engine:
     def stop(self) -> None:
         """Make `run` return after the current tick."""
         self.stopped = True
+
+    async def wind_down(self, timeout: float) -> None:
+        """Start no new call; run until the live calls and wrap-ups end (or `timeout`)."""
+        self.draining = True
+        await self.run(until=lambda: not self.calls and not self._handled, duration=timeout)
 
     async def close(self) -> None:
         """Hand queued leads back, wait for owned tasks, flush the store."""
@@ -194,10 +207,10 @@ class Engine:
             except StoreUnavailable as exc:
                 self._unhealthy(f"store unavailable: {exc}")
                 continue
-            if info.drain_requested and not self.draining:
+            if info.drain_requested and not self.drain_requested:
                 log.warning("node %s: drain requested by %s; no new calls",
                             self.node_id, info.drain_requested_by or "?")
-                self.draining = True
+                self.drain_requested = self.draining = True
 
     async def _tick(self) -> None:
         loop_now, now = self._now(), self.clock.now()
@@ -300,7 +313,11 @@ class Engine:
                 log.exception("engine: handling %s failed", type(event).__name__)
 
     async def _handle(self, event: TelephonyEvent) -> None:
-        if isinstance(event, CallAnswered):
+        if isinstance(event, CallUp):
+            call = self.calls.get(event.channel_id)
+            if call is not None and call.up_at is None:
+                call.up_at = self._now()
+        elif isinstance(event, CallAnswered):
             await self._on_answered(event)
         elif isinstance(event, CallEnded):
             await self._on_ended(event)
@@ -325,6 +342,8 @@ class Engine:
         call.amd_status = event.amd_status
         if event.amd_seconds is not None:
             call.amd_seconds = event.amd_seconds
+        elif call.up_at is not None:
+            call.amd_seconds = loop_now - call.up_at
         runner.counts["answered"] += 1
         self.store.update_attempt(call.attempt_id, answered_at=now, amd_at=now,
                                   amd_result=_AMD_RESULTS.get(event.amd_status),
@@ -631,6 +650,7 @@ class Engine:
             session_id = await self.store.agents.open_session(info.id, at=now)
         session = AgentSession(event.agent_id, info.id, info.tenant_id, event.channel_id,
                                bridge_id, session_id)
+        session.login_at = self._now()
         self.agents.add(session)
         self.agents.set_state(session, AgentState.READY, self._now())
         self._agent_state(session, None, None)
@@ -638,7 +658,7 @@ class Engine:
         await self._serve_waiting(session)
 
     async def _logout(self, agent: AgentSession) -> None:
-        self.agents.remove(agent.channel_id)
+        self.agents.remove(agent.channel_id, self._now())
         for call in list(self.calls.values()):
             if call.agent is agent and call.stage is Stage.CONNECTED:
                 await self._hangup(call.channel_id)
@@ -651,6 +671,46 @@ class Engine:
         except (StoreUnavailable, LookupError) as exc:
             log.warning("closing agent %s's session failed: %s", agent.agent_id, exc)
         log.info("agent %s logged out", agent.agent_id)
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self) -> EngineStatus:
+        """What the live view shows: agents, campaigns, calls, abandon windows, health."""
+        loop_now, now = self._now(), self.clock.now()
+        agents = tuple(AgentView(a.agent_id, _AGENT_VIEW_STATES[a.state], loop_now - a.since,
+                                 a.calls, a.pause_code)
+                       for a in sorted(self.agents, key=lambda a: a.agent_id))
+        return EngineStatus(
+            node_id=self.node_id, started_at=self.started_at, now=now, healthy=self.healthy,
+            unhealthy_reason=self.unhealthy_reason, draining=self.draining,
+            dnc_version=self.dnc.version, agents=agents,
+            campaigns=tuple(self._campaign_view(r, now) for r in self.runners.values()),
+            occupancy=self.agents.occupancy(loop_now))
+
+    def _campaign_view(self, runner: CampaignRunner, now: datetime) -> CampaignView:
+        stages = Counter(c.stage for c in runner.calls.values())
+        budget = runner.accounting.budget(now.timestamp())
+        windows = tuple(WindowView(name, float(a), float(b), runner.campaign.abandon_limit)
+                        for name, a, b in zip(budget.windows, budget.answers, budget.abandons,
+                                              strict=True))
+        state = runner.state
+        status = ("draining" if self.draining else "unknown" if state is None else
+                  "frozen" if state.campaign_frozen(now) or state.tenant_frozen(now)
+                  else str(state.info.status))
+        decision = runner.last_decision
+        counts = runner.counts
+        return CampaignView(
+            campaign_id=runner.id, name=runner.campaign.config.name,
+            mode=decision.mode.name.lower() if decision else
+            runner.campaign.pacing_settings().mode.name.lower(), state=status,
+            ringing=stages[Stage.RINGING], in_amd=0, waiting_for_agent=stages[Stage.WAITING],
+            connected=stages[Stage.CONNECTED], dialled=counts["dialled"],
+            answered=counts["answered"], human=counts["human"], machine=counts["machine"],
+            abandoned=counts["abandoned"], refusals=counts["refusals"],
+            leads_left=max(runner.leads_left, 0), windows=windows,
+            denials={k.split(":", 1)[1]: v for k, v in counts.items()
+                     if k.startswith("denied:")},
+            last_decision=decision.reason.name.lower() if decision else "")
 
     # -- reconciliation ---------------------------------------------------------------
 

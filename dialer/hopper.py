@@ -54,6 +54,11 @@ class Hopper:
         return len(self._heap)
 
     @property
+    def exhausted(self) -> bool:
+        """True when nothing is queued and the store had no due lead at the last ask."""
+        return not self._heap and self._empty_at is not None
+
+    @property
     def lead_ids(self) -> list[int]:
         """The leads queued now (in no particular order)."""
         return [entry[3].id for entry in self._heap]

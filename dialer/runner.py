@@ -76,7 +76,10 @@ class CampaignRunner:
         wrap = [loop_now - a.since for a in serving if a.state is AgentState.WRAP_UP]
         stages, elapsed = [], []
         for call in self.calls.values():
-            if call.stage is Stage.RINGING:
+            if call.stage is Stage.RINGING and call.up_at is not None:
+                stages.append(int(pacing.CallStage.AMD))
+                elapsed.append(loop_now - call.up_at)
+            elif call.stage is Stage.RINGING:
                 stages.append(int(pacing.CallStage.RINGING))
                 elapsed.append(loop_now - call.originated)
             elif call.stage is Stage.WAITING and call.verdict_at is not None:

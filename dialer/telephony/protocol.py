@@ -9,6 +9,8 @@ telephony for agent phones. Every event names the channel it is about.
 
 Customer call life (what a `Telephony` reports, in order):
     originate(...)        -> the trunk rings the number (no event while it rings)
+    CallUp                -> the callee answered; AMD is listening (optional: a phone
+                             system that cannot tell leaves it out)
     CallAnswered          -> the callee answered and AMD gave its verdict (the dialplan
                              ran AMD() and entered Stasis(dialer,<attempt>,<status>,<cause>))
     Dtmf                  -> a key pressed on any channel the engine owns
@@ -68,6 +70,13 @@ class LiveChannel:
 
 
 @dataclass(frozen=True, slots=True)
+class CallUp:
+    """A customer's channel answered (before AMD's verdict)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallAnswered:
     """A customer answered and AMD gave its verdict (HUMAN, MACHINE, NOTSURE, NOTUSED);
     `amd_seconds`: from the answer to the verdict, when the phone system saw the answer."""
@@ -113,7 +122,7 @@ class Reconnected:
     restarted: bool
 
 
-TelephonyEvent = CallAnswered | CallEnded | Dtmf | AgentLogin | Reconnected
+TelephonyEvent = CallUp | CallAnswered | CallEnded | Dtmf | AgentLogin | Reconnected
 
 
 class TelephonyError(Exception):

@@ -26,6 +26,7 @@ from dialer.telephony.protocol import (
     AgentLogin,
     CallAnswered,
     CallEnded,
+    CallUp,
     Dtmf,
     LiveChannel,
     OriginateRequest,
@@ -158,6 +159,7 @@ class SimTelephony:
 
     def _answer(self, channel: _Channel) -> None:
         channel.answered = True
+        self._queue.put_nowait(CallUp(channel.channel_id))
 
     def _verdict(self, channel: _Channel, status: str, amd_seconds: float) -> None:
         assert channel.attempt_id is not None

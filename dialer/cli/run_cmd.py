@@ -1,0 +1,116 @@
+"""`dialer run`: dial campaigns on Asterisk (ARI) with a live terminal view.
+
+    dialer run --campaign examples/campaigns/demo.yaml --start --duration 240 --report
+
+Loads and stores each campaign file, connects to ARI, serves the FastAGI `dnc-check`
+route, and runs the engine until `--duration` passes, `--until-done` finds nothing left
+to dial, the node is drained (`dialer drain`), or Ctrl-C. Then it prints the run's
+summary and, with `--report`, each campaign's report from the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from ari_bridge import AriClient, FastAgiServer
+from dialer.agi_routes import routes
+from dialer.campaign import load_campaign
+from dialer.cli.store_args import add_profiles_option, profiles_of
+from dialer.clock import WallClock
+from dialer.engine import Engine
+from dialer.errors import ConfigError
+from dialer.settings import Settings
+from dialer.store import Store, campaign_report, render_text
+from dialer.telephony import AriTelephony
+from dialer.view import LiveView, final_report
+from dnc import Dnc
+
+log = logging.getLogger(__name__)
+
+VIEW_EVERY_S = 0.5
+WIND_DOWN_S = 180.0
+
+
+def register(sub: Any) -> None:
+    """Add the `run` command."""
+    run = sub.add_parser("run", help="dial campaigns on Asterisk with a live view")
+    run.add_argument("--campaign", action="append", required=True, metavar="FILE",
+                     help="a campaign YAML file; repeat for several")
+    run.add_argument("--start", action="store_true",
+                     help="set the campaigns running (else their stored status holds)")
+    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                     help="stop starting calls after this long, then let live calls end")
+    run.add_argument("--until-done", action="store_true",
+                     help="stop when no call is up and no lead is due")
+    run.add_argument("--report", action="store_true",
+                     help="print each campaign's report at the end")
+    run.add_argument("--tick", type=float, default=0.5, help="seconds between pacing decisions")
+    add_profiles_option(run)
+    run.set_defaults(handler=run_engine)
+
+
+def _ari(settings: Settings) -> AriClient:
+    password = settings.secret("ari_password")
+    if password is None:
+        raise ConfigError("no ARI password: set DIALER_ARI_PASSWORD or DIALER_ARI_PASSWORD_FILE",
+                          field="ari_password")
+    return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app)
+
+
+def _agi_address(settings: Settings) -> tuple[str, int]:
+    host, _, port = settings.agi_listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("must be HOST:PORT", field="agi_listen")
+    return host, int(port)
+
+
+async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the engine on the configured Asterisk until done; print the summary."""
+    campaigns = [load_campaign(path, profiles_of(args)) for path in args.campaign]
+    host, port = _agi_address(settings)
+    async with await Store.from_settings(settings) as store, _ari(settings) as ari:
+        await ari.wait_connected(10.0)
+        dnc = await Dnc.open(store.db.engine, store.hasher)
+        agi = FastAgiServer(routes(dnc), host=host, port=port)
+        await agi.start()
+        telephony = AriTelephony(ari)
+        engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick)
+        try:
+            for campaign in campaigns:
+                await engine.add_campaign(campaign, start=args.start)
+            await _run_with_view(engine, args)
+        finally:
+            await engine.close()
+            await telephony.close()
+            await agi.close()
+        print(final_report(engine.status()))
+        if args.report:
+            now = datetime.now(UTC)
+            for runner in engine.runners.values():
+                report = await campaign_report(store, runner.id, profiles_of(args), now)
+                print(render_text(report))
+    return 0
+
+
+async def _run_with_view(engine: Engine, args: argparse.Namespace) -> None:
+    with LiveView() as view:
+        async def refresh() -> None:
+            while True:
+                view.update(engine.status())
+                await asyncio.sleep(VIEW_EVERY_S)
+
+        viewer = asyncio.create_task(refresh())
+        try:
+            await engine.run(until=(lambda: engine.idle) if args.until_done else None,
+                             duration=args.duration)
+            await engine.wind_down(WIND_DOWN_S)
+        finally:
+            viewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await viewer
+            view.update(engine.status())

@@ -1,0 +1,137 @@
+"""The engine in virtual time on the simulated phone system, with the real store and DNC."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from dial_support import make_campaign, relaxed_profile
+
+from dialer.clock import LoopClock, run_virtual
+from dialer.engine import Engine
+from dialer.engine_sim import DEFAULT_EPOCH, EngineSimResult, sample_numbers, simulate_engine
+from dialer.keys import Keyring, new_keyring
+from dialer.simulation_config import SimulationSection
+from dialer.store import LeadStatus, NewLead, Outcome, Store
+from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
+from dnc import CheckStatus, Dnc, time_zones
+from pacing import CustomerModel
+
+NEVER = {k: None for k in ("busy", "no_answer", "machine", "failed", "abandoned", "cancelled")}
+
+
+def _run(tmp_path: Path, keyring: Keyring, leads: int, agents: int, *,
+         behaviour: SimBehaviour | None = None, **campaign: object) -> EngineSimResult:
+    camp = make_campaign(relaxed_profile(all_day=True), **{"wrap_up_seconds": 5, **campaign})
+    section = SimulationSection.model_validate({"agents": {"count": agents}})
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}"
+    return run_virtual(lambda: simulate_engine(camp, section, leads=leads, db_url=url,
+                                               keyring=keyring, behaviour=behaviour))
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return new_keyring()
+
+
+def test_a_campaign_runs_to_the_end_with_every_attempt_closed(tmp_path: Path,
+                                                               keyring: Keyring) -> None:
+    result = _run(tmp_path, keyring, leads=1500, agents=40, retries=NEVER)
+    assert result.attempts == 1500                 # one attempt per lead, no retries
+    assert result.open_attempts == 0
+    assert result.dialled_channels == result.attempts
+    assert result.dialled_without_attempt == 0    # every originate had its attempt row
+    assert result.connected > 200
+    assert sum(result.outcomes.values()) == result.attempts
+    assert result.abandon_rate <= 0.03            # the cn profile's limit
+
+
+def test_opted_out_numbers_are_listed_and_never_dialled_again(tmp_path: Path,
+                                                               keyring: Keyring) -> None:
+    retry_soon = {"busy": "5m", "no_answer": "5m", "machine": "5m", "failed": "5m",
+                  "abandoned": "5m", "cancelled": "5m", "connected": "5m", "declined": "5m"}
+    behaviour = SimBehaviour(opt_out_share=0.3, refusal_code_share=0.2)
+    result = _run(tmp_path, keyring, leads=300, agents=15, behaviour=behaviour,
+                  retries=retry_soon, caps={"min_gap": "5m", "daily_cap": 20,
+                                            "per_lead_lifetime": 6})
+    assert result.refusals > 10
+
+    async def check() -> tuple[int, int]:
+        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}", keyring,
+                                 node_id="check")
+        try:
+            dnc = await Dnc.open(store.db.engine, store.hasher)
+            campaign = (await store.campaigns.list_all())[0]
+            attempts = await store.attempts.of_campaign(campaign.id, with_number=True)
+            listed = {a.number for a in attempts
+                      if a.number and dnc.check(a.number).status is CheckStatus.BLOCKED}
+            after = 0
+            for number in listed:
+                mine = [a for a in attempts if a.number == number]
+                refused_at = min(a.ended_at for a in mine if a.ended_at and a.outcome in (
+                    Outcome.CONNECTED, Outcome.ABANDONED, Outcome.DECLINED))
+                after += sum(1 for a in mine if a.created_at > refused_at)
+            statuses = await store.leads.count_by_status(campaign.id)
+            return after, statuses.get(LeadStatus.DNC, 0), len(listed)
+        finally:
+            await store.close()
+
+    after, dnc_leads, listed = asyncio.run(check())
+    assert listed == result.refusals
+    assert after == 0
+    assert dnc_leads == listed
+
+
+def test_a_restarted_engine_closes_what_a_killed_one_left_open(tmp_path: Path,
+                                                                keyring: Keyring) -> None:
+    camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'kill.db'}"
+    customers = CustomerModel(live=0.5, machine=0.1, no_answer=0.3, busy=0.05, failed=0.05)
+    numbers = sample_numbers("CN", 200)
+
+    async def first_run() -> int:
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop, DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
+        phone = SimTelephony(customers, seed=3, agents=[SimAgent("8001", "1234"),
+                                                         SimAgent("8002", "1234")])
+        engine = Engine(store, dnc, phone, clock=clock)
+        runner = await engine.add_campaign(camp, start=True)
+        assert runner.tenant_id is not None
+        for agent in ("8001", "8002"):
+            await store.agents.create(runner.tenant_id, agent, agent, "1234",
+                                      now=DEFAULT_EPOCH)
+        await store.leads.insert_batch(runner.id, [
+            NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
+            for n in numbers], now=DEFAULT_EPOCH)
+        await engine.run(duration=120.0)
+        in_flight = len(engine.calls)
+        await store.flush()
+        await store.close()             # no engine.close(): the process "dies" here
+        return in_flight
+
+    async def second_run() -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop, DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        try:
+            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
+            phone = SimTelephony(customers, seed=4)     # the old calls are gone with it
+            engine = Engine(store, dnc, phone, clock=clock)
+            closed = await engine.reconcile()
+            await store.flush()
+            still_open = len(await store.attempts.open_attempts())
+            campaign = (await store.campaigns.list_all())[0]
+            leads = await store.leads.count_by_status(campaign.id)
+            return closed, still_open, leads.get(LeadStatus.IN_CALL, 0)
+        finally:
+            await store.close()
+
+    in_flight = run_virtual(first_run)
+    assert in_flight > 0
+    closed, still_open, in_call = run_virtual(second_run)
+    assert closed == in_flight
+    assert still_open == 0
+    assert in_call == 0
