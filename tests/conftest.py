@@ -89,7 +89,8 @@ def asterisk() -> Iterator[rig.AsteriskInstance]:
 @pytest.fixture(scope="session")
 def sipp_customers(asterisk: rig.AsteriskInstance,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[rig.SippProcess]:
-    """SIPp customers behind the test instance's trunk (behaviour by first digit)."""
+    """SIPp customers behind the test instance's trunk (behaviour by the last digit of a
+    +E.164 number, else by the first digit: tests/sipp/README.md)."""
     proc = rig.start_customers(asterisk.trunk_port, tmp_path_factory.mktemp("sipp-customers"))
     try:
         yield proc

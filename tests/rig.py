@@ -6,8 +6,8 @@ and `make demo`. As a script it starts and stops the demo's peers:
     python tests/rig.py peers up   [--agents 1]     # customers + agents for the dev instance
     python tests/rig.py peers down
 
-SIPp customers pick their behaviour from the first digit of the dialled user part
-(tests/sipp/README.md); agent phones log in with `*55<id>*<pin>` and send DTMF codes
+SIPp customers pick their behaviour from the last digit of a `+E.164` dialled user
+part, or the first digit of one without `+` (tests/sipp/README.md); agent phones log in with `*55<id>*<pin>` and send DTMF codes
 at the times given when they start. The demo's agents dial again until their login
 reaches the application (it may connect after them).
 """
@@ -344,7 +344,8 @@ def _scenario(template: Path, out: Path, values: dict[str, str]) -> Path:
 
 
 def start_customers(port: int, workdir: Path, media_port: int | None = None) -> SippProcess:
-    """SIPp customers (UAS) on 127.0.0.1:`port`; behaviour by first dialled digit."""
+    """SIPp customers (UAS) on 127.0.0.1:`port`; behaviour by a digit of the dialled user
+    (the last of a +E.164 number, else the first)."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = _scenario(SIPP_DIR / "customers.xml", workdir / "customers.xml",
                          {"MEDIA": str(MEDIA_DIR)})

@@ -1,5 +1,6 @@
 """The phone system as the engine sees it: a protocol, a real (ARI) and a simulated one."""
 
+from dialer.telephony.ari import AriTelephony
 from dialer.telephony.protocol import (
     CAUSE_BUSY,
     CAUSE_CONGESTION,
@@ -23,6 +24,7 @@ from dialer.telephony.protocol import (
 
 __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_public_surface.py checks)
     "AgentLogin",
+    "AriTelephony",
     "CAUSE_BUSY",
     "CAUSE_CONGESTION",
     "CAUSE_FAILURE",

@@ -14,6 +14,7 @@ import pytest
 from dialer.campaign import Campaign, CampaignConfig, CampaignState, read_campaign_state
 from dialer.campaign.campaign import Campaign as _Campaign
 from dialer.compliance import BUILTIN_PROFILES, CallingHours, ComplianceProfile
+from dialer.gate import DialGate, DialTicket
 from dialer.keys import Keyring, new_keyring
 from dialer.store import CampaignStatus, ClaimedLead, NewLead, Store
 from dnc import Dnc, time_zones
@@ -97,3 +98,13 @@ async def claim(store: Store, state: CampaignState, number: str, *, consent: boo
     found = [c for c in claimed if c.id == ids[0]]
     assert found, "the new lead was not claimed"
     return found[0]
+
+
+async def admit(store: Store, dnc: Dnc, state: CampaignState, number: str, *,
+                now: datetime = NOW) -> DialTicket:
+    """Claim a new lead with this number and pass it through the dial gate: its ticket
+    (the attempt row is written)."""
+    lead = await claim(store, state, number, now=now)
+    decision = await DialGate(store, dnc).admit(lead, state, now, lines_in_use=0)
+    assert decision.ticket is not None, f"the gate said no: {decision.reason}"
+    return decision.ticket
