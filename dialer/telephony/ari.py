@@ -14,6 +14,7 @@ never answered arrives too.
 What the engine hears (one `asyncio.Queue`, fed by one pump task per owned channel and
 one for the client's `unowned` stream):
 
+    a customer's channel first seen Up (AMD is listening)     -> CallUp
     StasisStart(attempt, AMDSTATUS, AMDCAUSE) of a customer  -> CallAnswered
     ChannelDtmfReceived on an owned channel                   -> Dtmf
     ChannelDestroyed of an owned channel                      -> CallEnded(cause, answered)
@@ -84,6 +85,7 @@ from dialer.telephony.protocol import (
     AgentLogin,
     CallAnswered,
     CallEnded,
+    CallUp,
     Dtmf,
     LiveChannel,
     OriginateRequest,
@@ -118,10 +120,14 @@ class _Leg:
     announced: bool = False          # its CallAnswered is out (or is no longer due)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def saw(self, channel: Channel | None) -> None:
-        """Note the channel's state from an event's snapshot of it."""
-        if channel is not None and channel.id == self.channel_id and channel.state == _UP:
+    def saw(self, channel: Channel | None) -> bool:
+        """Note the channel's state from an event's snapshot of it; True when this is
+        the first sight of it Up."""
+        if channel is not None and channel.id == self.channel_id and channel.state == _UP \
+                and not self.answered:
             self.answered = True
+            return True
+        return False
 
 
 def _uuid(text: str) -> uuid.UUID | None:
@@ -192,7 +198,9 @@ class AriTelephony:
     def _on_event(self, leg: _Leg, event: Event) -> None:
         if leg.ended.is_set():
             return
-        leg.saw(getattr(event, "channel", None))
+        if leg.saw(getattr(event, "channel", None)) and leg.attempt_id is not None \
+                and not leg.announced:
+            self._emit(CallUp(leg.channel_id))
         if isinstance(event, StasisStart):
             self._answered(leg, event.args)
         elif isinstance(event, ChannelDtmfReceived):

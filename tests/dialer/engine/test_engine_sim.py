@@ -13,17 +13,20 @@ from dialer.engine import Engine
 from dialer.engine_sim import DEFAULT_EPOCH, EngineSimResult, sample_numbers, simulate_engine
 from dialer.keys import Keyring, new_keyring
 from dialer.simulation_config import SimulationSection
-from dialer.store import LeadStatus, NewLead, Outcome, Store
+from dialer.store import LeadStatus, NewLead, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
-from dnc import CheckStatus, Dnc, time_zones
+from dnc import CheckStatus, Dnc, Scope, ScopeKey, time_zones
 from pacing import CustomerModel
 
+GLOBAL = ScopeKey.of(Scope.GLOBAL, None)
 NEVER = {k: None for k in ("busy", "no_answer", "machine", "failed", "abandoned", "cancelled")}
 
 
 def _run(tmp_path: Path, keyring: Keyring, leads: int, agents: int, *,
-         behaviour: SimBehaviour | None = None, **campaign: object) -> EngineSimResult:
-    camp = make_campaign(relaxed_profile(all_day=True), **{"wrap_up_seconds": 5, **campaign})
+         behaviour: SimBehaviour | None = None, caps: dict[str, object] | None = None,
+         **campaign: object) -> EngineSimResult:
+    camp = make_campaign(relaxed_profile(all_day=True, **(caps or {})),
+                         **{"wrap_up_seconds": 5, **campaign})
     section = SimulationSection.model_validate({"agents": {"count": agents}})
     url = f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}"
     return run_virtual(lambda: simulate_engine(camp, section, leads=leads, db_url=url,
@@ -53,8 +56,8 @@ def test_opted_out_numbers_are_listed_and_never_dialled_again(tmp_path: Path,
                   "abandoned": "5m", "cancelled": "5m", "connected": "5m", "declined": "5m"}
     behaviour = SimBehaviour(opt_out_share=0.3, refusal_code_share=0.2)
     result = _run(tmp_path, keyring, leads=300, agents=15, behaviour=behaviour,
-                  retries=retry_soon, caps={"min_gap": "5m", "daily_cap": 20,
-                                            "per_lead_lifetime": 6})
+                  retries=retry_soon, caps={"min_gap_hours": 0.05, "per_number_daily": 20,
+                                            "gap_after_abandon_hours": 0.05})
     assert result.refusals > 10
 
     async def check() -> tuple[int, int]:
@@ -69,9 +72,10 @@ def test_opted_out_numbers_are_listed_and_never_dialled_again(tmp_path: Path,
             after = 0
             for number in listed:
                 mine = [a for a in attempts if a.number == number]
-                refused_at = min(a.ended_at for a in mine if a.ended_at and a.outcome in (
-                    Outcome.CONNECTED, Outcome.ABANDONED, Outcome.DECLINED))
-                after += sum(1 for a in mine if a.created_at > refused_at)
+                assert mine[0].number_hash is not None
+                entry = await dnc.registry.lookup(mine[0].number_hash, [GLOBAL])
+                assert entry is not None
+                after += sum(1 for a in mine if a.created_at > entry.created_at)
             statuses = await store.leads.count_by_status(campaign.id)
             return after, statuses.get(LeadStatus.DNC, 0), len(listed)
         finally:

@@ -35,6 +35,7 @@ from dialer.telephony import (
     AriTelephony,
     CallAnswered,
     CallEnded,
+    CallUp,
     Dtmf,
     OriginateRequest,
     Reconnected,
@@ -190,7 +191,7 @@ async def test_a_human_answer_is_live_and_our_hangup_ends_it_once(
     ended = await heard.wait(CallEnded, channel_id)
     assert (ended.cause, ended.answered) == (CAUSE_NORMAL, True)
     await telephony.hangup(channel_id)        # gone: no error
-    assert heard.kinds(channel_id) == [CallAnswered, CallEnded]
+    assert heard.kinds(channel_id) == [CallUp, CallAnswered, CallEnded]
 
 
 async def test_busy_and_no_answer_end_unanswered_and_an_answer_without_amd_is_notused(
@@ -218,7 +219,7 @@ async def test_the_customers_opt_out_key_is_heard(telephony: AriTelephony, heard
     assert (await heard.wait(Dtmf, request.channel_id)).digit == "9"
     await telephony.hangup(request.channel_id)
     await heard.wait(CallEnded, request.channel_id)
-    assert heard.kinds(request.channel_id) == [CallAnswered, Dtmf, CallEnded]
+    assert heard.kinds(request.channel_id) == [CallUp, CallAnswered, Dtmf, CallEnded]
 
 
 async def test_an_agent_logs_in_keys_in_and_is_bridged_with_a_customer_who_hears_a_beep(
