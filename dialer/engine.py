@@ -115,6 +115,7 @@ class Engine:
         self.drain_requested = False
         self.stopped = False
         self._reconciled = False
+        self._pump: asyncio.Task[None] | None = None    # the telephony's events, until close
         self.counts: Counter[str] = Counter()
         self.refusal_commit_s: list[float] = []      # signal -> committed
         self.refusal_cancel_s: list[float] = []      # committed -> queued/ringing cancelled
@@ -158,7 +159,8 @@ class Engine:
             with real_io():
                 await self.store.nodes.started(self.node_id, now=self.clock.now())
         deadline = None if duration is None else self._now() + duration
-        events = asyncio.create_task(self._pump_events(), name="engine-events")
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._pump_events(), name="engine-events")
         heartbeat = asyncio.create_task(self._heartbeats(), name="engine-heartbeat")
         try:
             while not self.stopped:
@@ -174,9 +176,8 @@ class Engine:
                     break
                 await asyncio.sleep(self.tick_s)
         finally:
-            for task in (events, heartbeat):
-                task.cancel()
-            await asyncio.gather(events, heartbeat, return_exceptions=True)
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     def stop(self) -> None:
         """Make `run` return after the current tick."""
@@ -188,8 +189,11 @@ class Engine:
         await self.run(until=lambda: not self.calls and not self._handled, duration=timeout)
 
     async def close(self) -> None:
-        """Hand queued leads back, wait for owned tasks, flush the store."""
+        """Stop hearing events, hand queued leads back, wait for owned tasks, flush."""
         self._unsubscribe()
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
         for runner in self.runners.values():
             with contextlib.suppress(StoreUnavailable), real_io():
                 await runner.hopper.close()

@@ -28,6 +28,7 @@ from dialer.cli import (
     purge_cmd,
     recordings_cmd,
     report_cmd,
+    run_cmd,
     simulate_cmd,
     tenant_cmd,
 )
@@ -51,6 +52,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     drain_cmd,
     simulate_cmd,
     demo_cmd,
+    run_cmd,
 )
 
 # flag name -> Settings field; flags win over the environment and the config file

@@ -374,7 +374,7 @@ class AriTelephony:
                 await self._drop_unwatched(channel_id)
             raise TelephonyError(f"originate of channel {channel_id} (attempt {attempt}) "
                                  f"failed: {mask_numbers_in_text(str(exc))}") from exc
-        log.info("channel %s ringing for attempt %s", channel_id, attempt)
+        log.debug("channel %s ringing for attempt %s", channel_id, attempt)
         self._start_pump(leg)
         await self._watch(leg)
 
@@ -466,7 +466,7 @@ class AriTelephony:
             if finished.done() and not finished.cancelled():
                 state = finished.result()
                 if state != "done":
-                    log.info("playback %s on channel %s ended %s", playback_id, channel_id,
+                    log.debug("playback %s on channel %s ended %s", playback_id, channel_id,
                              state or "unseen")
                 return state == "done"
             if self._closing.is_set():
