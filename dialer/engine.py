@@ -38,10 +38,10 @@ from dialer.call_hooks import CallHooks
 from dialer.calls import Call, Stage, unanswered_outcome
 from dialer.campaign import Campaign, Disposition, save_campaign
 from dialer.clock import Clock, real_io
+from dialer.deferred import DeferredWrites
 from dialer.errors import StoreUnavailable
 from dialer.events import EventBus, agent_state, call_state, dnc_added, publish_event
 from dialer.gate import DenyReason, DialGate, DialTicket, settle_denied
-from dialer.retry import settle_lead
 from dialer.runner import CampaignRunner
 from dialer.status import AgentView, CampaignView, EngineStatus, WindowView
 from dialer.store import (
@@ -92,7 +92,8 @@ class Engine:
     def __init__(self, store: Store, dnc: Dnc, telephony: Telephony, *, clock: Clock,
                  bus: EventBus | None = None, hooks: Sequence[CallHooks] = (),
                  tick: float = TICK_S, hopper_size: int = 50,
-                 state_every: float = 2.0, empty_retry: float = 1.0) -> None:
+                 state_every: float = 2.0, empty_retry: float = 1.0,
+                 heartbeat: float = HEARTBEAT_S, write_every: float = 0.25) -> None:
         self.store = store
         self.dnc = dnc
         self.telephony = telephony
@@ -103,6 +104,7 @@ class Engine:
         self.hopper_size = hopper_size
         self.state_every = state_every
         self.empty_retry = timedelta(seconds=empty_retry)
+        self.heartbeat_s = heartbeat
         self.node_id = store.node_id
         self.gate = DialGate(store, dnc)
         self.agents = AgentPool()
@@ -116,6 +118,8 @@ class Engine:
         self.stopped = False
         self._reconciled = False
         self._pump: asyncio.Task[None] | None = None    # the telephony's events, until close
+        self.deferred = DeferredWrites(store, every=write_every)
+        self._deferred_task: asyncio.Task[None] | None = None
         self.counts: Counter[str] = Counter()
         self.refusal_commit_s: list[float] = []      # signal -> committed
         self.refusal_cancel_s: list[float] = []      # committed -> queued/ringing cancelled
@@ -161,6 +165,7 @@ class Engine:
         deadline = None if duration is None else self._now() + duration
         if self._pump is None:
             self._pump = asyncio.create_task(self._pump_events(), name="engine-events")
+            self._deferred_task = asyncio.create_task(self.deferred.run(), name="engine-writes")
         heartbeat = asyncio.create_task(self._heartbeats(), name="engine-heartbeat")
         try:
             while not self.stopped:
@@ -191,20 +196,22 @@ class Engine:
     async def close(self) -> None:
         """Stop hearing events, hand queued leads back, wait for owned tasks, flush."""
         self._unsubscribe()
-        if self._pump is not None:
-            self._pump.cancel()
-            await asyncio.gather(self._pump, return_exceptions=True)
+        for task in (self._pump, self._deferred_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for runner in self.runners.values():
             with contextlib.suppress(StoreUnavailable), real_io():
                 await runner.hopper.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(StoreUnavailable), real_io():
+            await self.deferred.flush()
             await self.store.flush()
 
     async def _heartbeats(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(self.heartbeat_s)
             try:
                 with real_io():
                     info = await self.store.nodes.heartbeat(self.node_id, now=self.clock.now())
@@ -305,7 +312,7 @@ class Engine:
         runner.counts["cancelled_before_dial"] += 1
         self.store.update_attempt(call.attempt_id, state=AttemptState.CLOSED, outcome=outcome,
                                   ended_at=self.clock.now())
-        self._spawn(self._settle(runner, call, outcome))
+        self._settle(runner, call, outcome)
 
     # -- events -----------------------------------------------------------------------
 
@@ -472,7 +479,7 @@ class Engine:
             self._later(wrap, self._wrapup_over, agent, call)
         else:
             self._handled.pop(call.attempt_id, None)
-            await self._settle(runner, call, call.outcome)
+            self._settle(runner, call, call.outcome)
         if call.agent is not None:
             for hook in self.hooks:
                 await self._hook(hook.ended(call.attempt_id))
@@ -493,19 +500,15 @@ class Engine:
             self.agents.set_state(agent, AgentState.READY, loop_now)
             self._agent_state(agent, AgentState.WRAP_UP, None)
             await self._serve_waiting(agent)
-        await self._settle(runner, call, call.outcome or Outcome.CONNECTED)
+        self._settle(runner, call, call.outcome or Outcome.CONNECTED)
 
-    async def _settle(self, runner: CampaignRunner, call: Call, outcome: Outcome) -> None:
+    def _settle(self, runner: CampaignRunner, call: Call, outcome: Outcome) -> None:
+        """Queue the lead's release with the status and due time its retry rules give."""
         disposition = (runner.campaign.config.disposition(call.disposition)
                        if call.disposition else None)
-        try:
-            with real_io():
-                await settle_lead(self.store, runner.policy, call.lead.id, outcome,
-                                  call.lead.attempt_count + 1, self.clock.now(),
-                                  abandoned=call.abandoned, disposition=disposition)
-        except StoreUnavailable as exc:
-            log.error("settling lead %d failed (its claim lease frees it): %s",
-                      call.lead.id, exc)
+        settled = runner.policy.settle(outcome, call.lead.attempt_count + 1, self.clock.now(),
+                                       abandoned=call.abandoned, disposition=disposition)
+        self.deferred.settle(call.lead.id, settled.status, settled.next_attempt_at, outcome)
 
     async def _serve_waiting(self, agent: AgentSession) -> None:
         waiting = [c for c in self.calls.values() if c.stage is Stage.WAITING
@@ -740,14 +743,13 @@ class Engine:
                                       outcome=outcome)
             closed += 1
             if attempt.lead_id is not None:
-                with real_io():
-                    await self.store.leads.finish(attempt.lead_id, LeadStatus.READY, now=now,
-                                                  next_attempt_at=None, outcome=outcome)
+                self.deferred.settle(attempt.lead_id, LeadStatus.READY, None, outcome)
         for channel in live:
             if channel.in_application and channel.channel_id not in ours and \
                     channel.attempt_id is None and not self.agents.by_channel(channel.channel_id):
                 await self._hangup(channel.channel_id)  # an agent seat of a previous run
         with real_io():
+            await self.deferred.flush()
             await self.store.flush()
         if closed:
             log.warning("reconciled %d attempts left open by a previous run", closed)
@@ -826,7 +828,7 @@ class Engine:
     def _agent_state(self, agent: AgentSession, previous: AgentState | None,
                      call: Call | None) -> None:
         now = self.clock.now()
-        self._spawn(self._record_agent_state(agent.session_id, agent.state, now))
+        self.deferred.agent_state(agent.session_id, agent.state, now)
         if self.bus is not None:
             self._spawn(publish_event(self.bus, agent_state(
                 self.node_id, agent.agent_id, at=now, state=str(agent.state),
@@ -834,10 +836,3 @@ class Engine:
                 campaign=None if call is None else call.campaign_id,
                 call=None if call is None else call.attempt_id)))
 
-    async def _record_agent_state(self, session_id: int, state: AgentState,
-                                  at: datetime) -> None:
-        try:
-            with real_io():
-                await self.store.agents.change_state(session_id, state, at=at)
-        except StoreUnavailable as exc:
-            log.warning("agent state not recorded: %s", exc)

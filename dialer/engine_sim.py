@@ -100,7 +100,7 @@ async def simulate_engine(campaign: Campaign, section: SimulationSection, *, lea
                           db_url: str, keyring: Keyring, seed: int = 1,
                           behaviour: SimBehaviour | None = None,
                           max_hours: float = 24.0, epoch: datetime = DEFAULT_EPOCH,
-                          tick: float = 0.5) -> EngineSimResult:
+                          tick: float = 1.0) -> EngineSimResult:
     """Dial `leads` generated numbers with `section`'s customers and agents (call it on a
     `VirtualTimeLoop`); returns when every lead is finished or `max_hours` pass."""
     region = campaign.region
@@ -118,13 +118,13 @@ async def simulate_engine(campaign: Campaign, section: SimulationSection, *, lea
                              behaviour=behaviour or SimBehaviour())
     wall = time.perf_counter()
     with real_io():
-        store = await Store.open(db_url, keyring, node_id="sim", linger_s=0.5)
+        store = await Store.open(db_url, keyring, node_id="sim", linger_s=2.0)
     try:
         with real_io():
             dnc = await Dnc.open(store.db.engine, store.hasher, region=region,
                                  clock=clock.now)
         engine = Engine(store, dnc, telephony, clock=clock, tick=tick, state_every=30.0,
-                        empty_retry=60.0)
+                        empty_retry=60.0, heartbeat=30.0, write_every=2.0)
         runner = await engine.add_campaign(campaign, start=True)
         with real_io():
             assert runner.tenant_id is not None

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -149,6 +150,15 @@ class Agents:
         async with self._db.write() as conn:
             await conn.execute(insert(AgentStateChange).values(session_id=session_id, at=at,
                                                                state=state))
+
+    async def record_states(self, changes: Sequence[tuple[int, AgentState, datetime]]) -> None:
+        """Record many (session id, state, at) changes in one transaction."""
+        if not changes:
+            return
+        async with self._db.write() as conn:
+            await conn.execute(insert(AgentStateChange), [
+                {"session_id": session_id, "state": state, "at": at}
+                for session_id, state, at in changes])
 
     async def close_session(self, session_id: int, *, at: datetime) -> None:
         """Log the agent of a session out."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from dialer.crypto import FieldCipher
 from dialer.errors import NotFound
@@ -163,6 +163,24 @@ class Leads:
         if final is None:
             raise NotFound("lead", lead_id)
         return LeadStatus(final)
+
+    async def finish_many(self, settlements: Sequence[tuple[int, LeadStatus, datetime | None,
+                                                            Outcome | None]]) -> None:
+        """`finish` for many leads in one transaction: (lead id, status, next attempt,
+        outcome) each; a final status set meanwhile (a refusal's DNC) is kept."""
+        if not settlements:
+            return
+        params = [{"b_id": lead_id, "b_status": status, "b_next": next_at, "b_outcome": outcome}
+                  for lead_id, status, next_at, outcome in settlements]
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(Lead).where(Lead.id == bindparam("b_id"),
+                                   *(Lead.status != final for final in FINAL_LEAD_STATUSES))
+                .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
+                        claimed_by=None, claimed_at=None,
+                        last_outcome=func.coalesce(bindparam("b_outcome", type_=Lead.last_outcome.type),
+                                                   Lead.last_outcome)),
+                params)
 
     async def release_claims(self, lead_ids: Sequence[int]) -> int:
         """Hand this node's claimed leads back undialled (e.g. a draining node's hopper);
