@@ -117,12 +117,17 @@ def real_io() -> Iterator[None]:
 
 
 def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
-    """Run `main()` to completion on a fresh `VirtualTimeLoop`."""
+    """Run `main()` to completion on a fresh `VirtualTimeLoop`; tasks still pending
+    then are cancelled, as `asyncio.run` does."""
     loop = VirtualTimeLoop()
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(main())
     finally:
+        leftover = asyncio.all_tasks(loop)    # as asyncio.run does: cancel what is left
+        for task in leftover:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
         asyncio.set_event_loop(None)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
