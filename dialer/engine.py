@@ -142,6 +142,10 @@ class Engine:
         runner = CampaignRunner(self.store, campaign, info.id, hopper_size=self.hopper_size,
                                 state_every=self.state_every, empty_retry=self.empty_retry)
         await runner.refresh(self._now(), force=True)
+        loaded = await runner.load_history(now)
+        if loaded:
+            log.info("campaign %s: %d live answers on record within its abandon windows",
+                     campaign.id, loaded)
         self.runners[info.id] = runner
         return runner
 

@@ -68,6 +68,25 @@ class CampaignRunner:
             self._state_read_at = loop_now
         return self.state
 
+    async def load_history(self, now: datetime) -> int:
+        """Count the live answers and abandons already on record within the profile's
+        longest window (the hourly aggregates), so a restart forgets no abandon; returns
+        the live answers loaded."""
+        span = max(w.span for w in self.accounting.windows)
+        with real_io():
+            hours = await self.store.stats.hourly(self.id, since=now - timedelta(seconds=span),
+                                                  until=now)
+        hours = [h for h in hours if h.live_answers or h.abandons or h.amd_machine]
+        if not hours:
+            return 0
+        # An hour's records count at its middle (or now, for the hour in progress).
+        times = np.array([min(h.hour.timestamp() + 1800.0, now.timestamp()) for h in hours])
+        fp = self.accounting.fp_rate * np.array([h.amd_machine for h in hours], dtype=float)
+        self.accounting.record_totals(
+            times, np.array([h.live_answers for h in hours], dtype=float) + fp,
+            np.array([h.abandons for h in hours], dtype=float) + fp)
+        return sum(h.live_answers for h in hours)
+
     def snapshot(self, agents: AgentPool, loop_now: float, epoch_now: float) -> pacing.Snapshot:
         """This campaign now, as pacing sees it."""
         serving = agents.serving(self.campaign.serves)

@@ -19,7 +19,8 @@ talking agent; PREDICTIVE starts the largest number of calls whose expected aban
 the forecast horizon and stay inside every window's budget at `confidence`. Hard caps
 (`max_lines_per_agent`, `max_lines`) bind in every mode. When any window has less than
 one abandon left at the legal limit, POWER and PREDICTIVE dial progressively; a cold
-campaign (too few outcomes, answers or handle times seen) dials progressively too.
+campaign (too few outcomes, answers or handle times seen — at least one finished
+agent call per agent, as early finishes are the short calls) dials progressively too.
 
 Estimators (`CampaignEstimators`): outcome shares and the live-answer Beta posterior,
 ring time, busy/failed time, AMD time per verdict, talk and wrap-up, each empirical

@@ -121,6 +121,13 @@ class AbandonAccounting:
         ab = np.asarray(abandoned, dtype=np.float64)
         self._add(times, np.ones_like(times), ab)
 
+    def record_totals(self, times: FloatArray, answers: FloatArray,
+                      abandons: FloatArray) -> None:
+        """Count answers and abandons already totalled per instant (e.g. hourly records
+        read back at start)."""
+        self._add(np.asarray(times, dtype=np.float64), np.asarray(answers, dtype=np.float64),
+                  np.asarray(abandons, dtype=np.float64))
+
     def record_machine_verdicts(self, times: FloatArray | float) -> None:
         """Count AMD machine verdicts; adds the estimated false positives, if configured."""
         if self.fp_rate == 0.0:

@@ -254,7 +254,10 @@ class ModelForecaster:
         left = left[left > 0]
         fixed = (left[:, None] <= self.t[None, :]).sum(axis=0).astype(np.int64)
         demand_mean = demand_mean + fixed
-        trusted = self.estimators.trusted(s.min_outcomes, s.min_answers, s.min_handles)
+        # Until about one call per agent has finished, the finished calls are the short
+        # ones (the long ones are still running): handle times would be read too short.
+        trusted = self.estimators.trusted(s.min_outcomes, s.min_answers,
+                                          max(s.min_handles, snap.agents))
         pmf = poisson_binomial(free) if len(free) <= EXACT_AGENTS else None
         return Forecast(supply_mean, supply_var, demand_mean, demand_var, self._new_due,
                         self._live_rel_var, trusted, pmf, fixed, snap.ready_agents)
