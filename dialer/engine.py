@@ -40,7 +40,16 @@ from dialer.campaign import Campaign, Disposition, save_campaign
 from dialer.clock import Clock, real_io
 from dialer.deferred import DeferredWrites
 from dialer.errors import StoreUnavailable
-from dialer.events import EventBus, agent_state, call_state, dnc_added, publish_event
+from dialer.events import (
+    EventBus,
+    NodeStatus,
+    agent_state,
+    call_state,
+    campaign_stats,
+    dnc_added,
+    node_health,
+    publish_event,
+)
 from dialer.gate import DenyReason, DialGate, DialTicket, settle_denied
 from dialer.runner import CampaignRunner
 from dialer.status import AgentView, CampaignView, EngineStatus, WindowView
@@ -226,10 +235,38 @@ class Engine:
                 log.warning("node %s: drain requested by %s; no new calls",
                             self.node_id, info.drain_requested_by or "?")
                 self.drain_requested = self.draining = True
+            if self.bus is not None:
+                await self._publish_health()
+
+    async def _publish_health(self) -> None:
+        """The node's health and each campaign's figures, retained on the bus."""
+        assert self.bus is not None
+        now = self.clock.now()
+        status = (NodeStatus.UNHEALTHY if not self.healthy else
+                  NodeStatus.DRAINING if self.draining else NodeStatus.ONLINE)
+        await publish_event(self.bus, node_health(
+            self.node_id, status, at=now, campaigns_running=sum(
+                1 for r in self.runners.values() if r.state is not None and r.state.running),
+            lines_in_use=len(self.calls), store_ok=self.healthy, dnc_version=self.dnc.version))
+        agents = Counter(str(a.state) for a in self.agents)
+        for view in self.status().campaigns:
+            runner = self.runners[view.campaign_id]
+            await publish_event(self.bus, campaign_stats(
+                self.node_id, view.campaign_id, at=now, status=view.state, mode=view.mode,
+                lines_in_use=view.in_flight, calls_in_flight=view.in_flight,
+                agents=agents, outcomes={k.split(":", 1)[1]: v for k, v in
+                                         runner.counts.items() if k.startswith("outcome:")},
+                abandon_rate={w.name: w.rate for w in view.windows},
+                dnc_version=self.dnc.version))
 
     async def _tick(self) -> None:
         loop_now, now = self._now(), self.clock.now()
         self._tick_failed = False
+        try:
+            with real_io():
+                await self.dnc.sync()   # another node's refusals reach our calls here too
+        except DncUnavailable as exc:
+            self._unhealthy(f"DNC unavailable: {exc}")
         for runner in list(self.runners.values()):
             try:
                 state = await runner.refresh(loop_now)

@@ -3,14 +3,15 @@
 A refusal is committed first (bumping the version), then applied to this node's index,
 then announced to subscribers (the engine cancels queued attempts and hangs up ringing
 calls; the event bus broadcasts the hash and version). Other nodes see it after their
-next `sync()`, which reads the journal from their index's version on.
+next `sync()`, which reads the journal from their index's version on and announces
+what it learned to their own subscribers the same way (bulk imports excepted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 
 import numpy.typing as npt
@@ -22,7 +23,9 @@ from dnc.hashing import NumberHasher
 from dnc.index import DncIndex
 from dnc.masking import mask_number
 from dnc.model import (
+    Change,
     CheckResult,
+    Op,
     Refusal,
     RefuseOutcome,
     Scope,
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 Subscriber = Callable[[Refusal], Awaitable[None]]
 
 SUBSCRIBER_TIMEOUT = 5.0
+# A sync that learns more refusals than this (a restored backlog) tells subscribers of
+# the first ones only; the index blocks them all the same.
+MAX_LEARNED_NOTICES = 10_000
 
 
 async def load_index(registry: DncRegistry, now: datetime) -> DncIndex:
@@ -195,14 +201,19 @@ class Dnc:
         """
         self._sync_requested += 1
         ticket = self._sync_requested
+        learned: list[Refusal] = []
         async with self._sync_lock:
             if self._sync_done < ticket:
                 covers = self._sync_requested
-                await self._sync_once()
+                learned = await self._sync_once()
                 self._sync_done = covers
+        for refusal in learned:
+            await self._notify(refusal)
         return self._index.version
 
-    async def _sync_once(self) -> None:
+    async def _sync_once(self) -> list[Refusal]:
+        """Catch up with the journal; the refusals learned (another node's), which
+        subscribers hear like this node's own (bulk imports excepted)."""
         # Read the index's version before the store's: a refusal on this node may commit
         # and raise the index while the read runs, which is no sign of a restored store.
         known = self._index.version
@@ -211,11 +222,23 @@ class Dnc:
             raise DncUnavailable(f"the DNC store is at version {stored}, behind this node's "
                                  f"{known}: was it restored? restart to reload")
         if stored <= self._index.version:
-            return
-        await self._index.catch_up(self._registry.changes_since)
+            return []
+        learned: list[Refusal] = []
+
+        async def changes(version: int) -> AsyncIterator[Sequence[Change]]:
+            async for chunk in self._registry.changes_since(version):
+                for c in chunk:
+                    if c.op is Op.ADD and c.source is not Source.IMPORT \
+                            and len(learned) < MAX_LEARNED_NOTICES:
+                        learned.append(Refusal(c.digest, c.version, c.key.scope, c.key.ref,
+                                               c.source or Source.MANUAL))
+                yield chunk
+
+        await self._index.catch_up(changes)
         if self._index.version < stored:
             raise DncUnavailable(f"the DNC journal ends at version {self._index.version}, "
                                  f"before the stored version {stored}")
+        return learned
 
     async def compact(self) -> None:
         """Forget expired entries and fold pending changes into the sorted arrays."""

@@ -3,7 +3,8 @@
     dialer run --campaign examples/campaigns/demo.yaml --start --duration 240 --report
 
 Loads and stores each campaign file, connects to ARI, serves the FastAGI `dnc-check`
-route, and runs the engine until `--duration` passes, `--until-done` finds nothing left
+route, publishes events on MQTT when DIALER_MQTT_URL is set (and takes signed commands
+from it), and runs the engine until `--duration` passes, `--until-done` finds nothing left
 to dial, the node is drained (`dialer drain`), or Ctrl-C. Then it prints the run's
 summary and, with `--report`, each campaign's report from the store.
 """
@@ -22,8 +23,10 @@ from dialer.agi_routes import routes
 from dialer.campaign import load_campaign
 from dialer.cli.store_args import add_profiles_option, profiles_of
 from dialer.clock import WallClock
+from dialer.commands import CommandService, StoreCommandTarget
 from dialer.engine import Engine
 from dialer.errors import ConfigError
+from dialer.events import EventBus, InProcessBus, MqttBus, MqttConfig
 from dialer.settings import Settings
 from dialer.store import Store, campaign_report, render_text
 from dialer.telephony import AriTelephony
@@ -73,18 +76,31 @@ async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
     """Run the engine on the configured Asterisk until done; print the summary."""
     campaigns = [load_campaign(path, profiles_of(args)) for path in args.campaign]
     host, port = _agi_address(settings)
-    async with await Store.from_settings(settings) as store, _ari(settings) as ari:
+    mqtt = MqttConfig.from_settings(settings)
+    bus: EventBus = (MqttBus(mqtt, node_id=settings.node_id) if mqtt is not None
+                     else InProcessBus())
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(await Store.from_settings(settings))
+        ari = await stack.enter_async_context(_ari(settings))
+        if isinstance(bus, MqttBus):
+            await stack.enter_async_context(bus)
         await ari.wait_connected(10.0)
         dnc = await Dnc.open(store.db.engine, store.hasher)
         agi = FastAgiServer(routes(dnc), host=host, port=port)
         await agi.start()
         telephony = AriTelephony(ari)
-        engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick)
+        engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick, bus=bus)
+        commands = asyncio.create_task(CommandService.from_settings(
+            bus, StoreCommandTarget(store, actor=f"mqtt@{settings.node_id}"), settings).run()
+        ) if mqtt is not None else None
         try:
             for campaign in campaigns:
                 await engine.add_campaign(campaign, start=args.start)
             await _run_with_view(engine, args)
         finally:
+            if commands is not None:
+                commands.cancel()
+                await asyncio.gather(commands, return_exceptions=True)
             await engine.close()
             await telephony.close()
             await agi.close()

@@ -284,3 +284,24 @@ def test_a_number_refused_in_one_form_is_blocked_in_every_other(
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+async def test_a_node_hears_another_nodes_refusal_at_its_next_sync(
+        open_node: NodeFactory) -> None:
+    a, b = await open_node(), await open_node()
+    heard: list[Refusal] = []
+
+    async def listen(refusal: Refusal) -> None:
+        heard.append(refusal)
+
+    b.subscribe(listen)
+    outcome = await a.refuse("+8613812345678", Source.OPT_OUT_KEY, evidence="call-1")
+    imported = await a.registry.add_many([bytes(32)], key=GLOBAL,
+                                         source=Source.IMPORT)
+    assert imported.version == outcome.version + 1
+    assert heard == []                               # nothing before b syncs
+    assert await b.sync() == imported.version
+    # the refusal is announced; the bulk import is indexed, not announced
+    assert [(r.version, r.source) for r in heard] == [(outcome.version, Source.OPT_OUT_KEY)]
+    await b.sync()
+    assert len(heard) == 1                           # told once
