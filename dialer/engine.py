@@ -764,7 +764,8 @@ class Engine:
 
     async def reconcile(self) -> int:
         """Close this node's attempts left open by a previous run (hanging up any of
-        their channels still up) and release its leads; returns how many were closed."""
+        their channels still up) and release its leads, and the leads its hoppers held
+        claimed then; returns how many attempts were closed."""
         with real_io():
             open_attempts = await self.store.attempts.open_attempts(self.node_id)
         live = await self.telephony.live_channels()
@@ -789,11 +790,14 @@ class Engine:
             if channel.in_application and channel.channel_id not in ours and \
                     channel.attempt_id is None and not self.agents.by_channel(channel.channel_id):
                 await self._hangup(channel.channel_id)  # an agent seat of a previous run
+        held = [lead_id for r in self.runners.values() for lead_id in r.hopper.lead_ids]
         with real_io():
             await self.deferred.flush()
+            released = await self.store.leads.release_own_claims(keep=held)
             await self.store.flush()
-        if closed:
-            log.warning("reconciled %d attempts left open by a previous run", closed)
+        if closed or released:
+            log.warning("reconciled %d attempts left open and %d leads left claimed by a "
+                        "previous run", closed, released)
         return closed
 
     async def _on_reconnected(self, event: Reconnected) -> None:

@@ -4,7 +4,8 @@ Claiming is one UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING: on Postgr
 subquery takes `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip each other's rows;
 on SQLite the transaction begins IMMEDIATE, so claimers (threads or processes) run one
 at a time. Either way a lead is claimed by exactly one node. A claim is a lease: a
-dead node's claims are released by `release_expired_claims`.
+dead node's claims are released by `release_expired_claims`, and a restarted node
+hands back its own at once (`release_own_claims`).
 """
 
 from __future__ import annotations
@@ -192,6 +193,17 @@ class Leads:
                 update(Lead).where(Lead.id.in_(list(lead_ids)),
                                    Lead.status == LeadStatus.CLAIMED,
                                    Lead.claimed_by == self._node_id)
+                .values(status=LeadStatus.READY, claimed_by=None, claimed_at=None))
+        return int(result.rowcount)
+
+    async def release_own_claims(self, *, keep: Iterable[int] = ()) -> int:
+        """Hand back every lead this node has claimed, except `keep`: a restarted node's
+        claims died with its previous process's hopper. Returns how many."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(Lead).where(Lead.status == LeadStatus.CLAIMED,
+                                   Lead.claimed_by == self._node_id,
+                                   Lead.id.not_in(list(keep)))
                 .values(status=LeadStatus.READY, claimed_by=None, claimed_at=None))
         return int(result.rowcount)
 

@@ -117,7 +117,7 @@ def test_a_restarted_engine_closes_what_a_killed_one_left_open(tmp_path: Path,
         await store.close()             # no engine.close(): the process "dies" here
         return in_flight
 
-    async def second_run() -> tuple[int, int, int]:
+    async def second_run() -> tuple[int, int, int, int]:
         loop = asyncio.get_running_loop()
         clock = LoopClock(loop, DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
@@ -130,13 +130,15 @@ def test_a_restarted_engine_closes_what_a_killed_one_left_open(tmp_path: Path,
             still_open = len(await store.attempts.open_attempts())
             campaign = (await store.campaigns.list_all())[0]
             leads = await store.leads.count_by_status(campaign.id)
-            return closed, still_open, leads.get(LeadStatus.IN_CALL, 0)
+            return (closed, still_open, leads.get(LeadStatus.IN_CALL, 0),
+                    leads.get(LeadStatus.CLAIMED, 0))
         finally:
             await store.close()
 
     in_flight = run_virtual(first_run)
     assert in_flight > 0
-    closed, still_open, in_call = run_virtual(second_run)
+    closed, still_open, in_call, claimed = run_virtual(second_run)
     assert closed == in_flight
     assert still_open == 0
     assert in_call == 0
+    assert claimed == 0             # the dead process's hopper: handed back, not stuck

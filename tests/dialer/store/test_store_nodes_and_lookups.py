@@ -155,3 +155,15 @@ async def test_release_claims_only_frees_this_nodes_claims(store: Store,
     assert await store.leads.release_claims([mine.id]) == 0  # n2's now
     (again,) = await store.claim_leads(campaign.id, "n1", 1, NOW)
     assert again.id == theirs.id and await store.leads.release_claims([theirs.id]) == 1
+
+
+async def test_a_restarted_node_hands_back_its_own_claims_but_those_it_keeps(
+        store: Store, campaign: CampaignInfo) -> None:
+    await store.leads.add(campaign.id, [NewLead(n, "t") for n in numbers(4)], now=NOW)
+    kept, freed, other = await store.claim_leads(campaign.id, "n1", 3, NOW)
+    (theirs,) = await store.claim_leads(campaign.id, "n2", 1, NOW)
+    assert await store.leads.release_own_claims(keep=[kept.id]) == 2    # store's node: n1
+    statuses = [(await store.leads.get(lead.id)).status for lead in (kept, freed, other, theirs)]
+    assert statuses == [LeadStatus.CLAIMED, LeadStatus.READY, LeadStatus.READY,
+                        LeadStatus.CLAIMED]
+    assert await store.leads.release_own_claims() == 1
