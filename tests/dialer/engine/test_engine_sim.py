@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,10 @@ def test_a_10000_attempt_campaign_keeps_every_invariant(tmp_path: Path,
     assert result.connected > 1500
     assert sum(result.outcomes.values()) == result.attempts
     assert result.live_answers > 1500
-    assert result.abandon_rate <= 0.02            # the campaign's target (cn limit: 3 %)
+    # The pacer aims at the 2 % target; a run's rate is a sample: allow two standard
+    # errors of a binomial at the target, and never the cn profile's 3 % limit.
+    noise = 2 * math.sqrt(0.02 * 0.98 / result.live_answers)
+    assert result.abandon_rate <= min(0.02 + noise, 0.03)
 
 
 def test_opted_out_numbers_are_listed_and_never_dialled_again(tmp_path: Path,
