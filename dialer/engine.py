@@ -83,6 +83,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 HEARTBEAT_S = 2.0
+# A lead claimed longer ago than this by any node is handed back (its node died).
+CLAIM_LEASE_S = 300.0
 _UNHEALTHY = (DenyReason.DNC_UNAVAILABLE, DenyReason.STORE_UNAVAILABLE)
 _PACING_OUTCOMES = {
     Outcome.NO_ANSWER: pacing.Outcome.NO_ANSWER, Outcome.BUSY: pacing.Outcome.BUSY,
@@ -102,7 +104,8 @@ class Engine:
                  bus: EventBus | None = None, hooks: Sequence[CallHooks] = (),
                  tick: float = TICK_S, hopper_size: int = 50,
                  state_every: float = 2.0, empty_retry: float = 1.0,
-                 heartbeat: float = HEARTBEAT_S, write_every: float = 0.25) -> None:
+                 heartbeat: float = HEARTBEAT_S, write_every: float = 0.25,
+                 claim_lease: float = CLAIM_LEASE_S) -> None:
         self.store = store
         self.dnc = dnc
         self.telephony = telephony
@@ -114,6 +117,7 @@ class Engine:
         self.state_every = state_every
         self.empty_retry = timedelta(seconds=empty_retry)
         self.heartbeat_s = heartbeat
+        self.claim_lease = timedelta(seconds=claim_lease)
         self.node_id = store.node_id
         self.gate = DialGate(store, dnc)
         self.agents = AgentPool()
@@ -227,7 +231,12 @@ class Engine:
             await asyncio.sleep(self.heartbeat_s)
             try:
                 with real_io():
-                    info = await self.store.nodes.heartbeat(self.node_id, now=self.clock.now())
+                    now = self.clock.now()
+                    info = await self.store.nodes.heartbeat(self.node_id, now=now)
+                    freed = await self.store.release_expired_claims(now, self.claim_lease)
+                if freed:
+                    log.warning("%d leads claimed over %s ago (a node died?) handed back",
+                                freed, self.claim_lease)
             except StoreUnavailable as exc:
                 self._unhealthy(f"store unavailable: {exc}")
                 continue

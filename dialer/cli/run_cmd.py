@@ -53,6 +53,8 @@ def register(sub: Any) -> None:
     run.add_argument("--report", action="store_true",
                      help="print each campaign's report at the end")
     run.add_argument("--tick", type=float, default=0.5, help="seconds between pacing decisions")
+    run.add_argument("--claim-lease", type=float, default=300.0, metavar="SECONDS",
+                     help="hand back leads any node claimed longer ago (a dead node's)")
     add_profiles_option(run)
     run.set_defaults(handler=run_engine)
 
@@ -89,7 +91,8 @@ async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
         agi = FastAgiServer(routes(dnc), host=host, port=port)
         await agi.start()
         telephony = AriTelephony(ari)
-        engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick, bus=bus)
+        engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick, bus=bus,
+                        claim_lease=args.claim_lease)
         commands = asyncio.create_task(CommandService.from_settings(
             bus, StoreCommandTarget(store, actor=f"mqtt@{settings.node_id}"), settings).run()
         ) if mqtt is not None else None
