@@ -16,7 +16,8 @@ class CallHooks(Protocol):
 
     async def bridged(self, attempt_id: uuid.UUID, bridge_id: str, customer_channel: str,
                       agent_channel: str, campaign: Any) -> None:
-        """The customer has just joined the agent's bridge (`campaign`: its config)."""
+        """The customer has just joined the agent's bridge (`campaign`: the loaded
+        `dialer.campaign.Campaign`, with its config and compliance profile)."""
         ...
 
     async def agent_code(self, attempt_id: uuid.UUID, code: str) -> bool:

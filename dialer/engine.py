@@ -467,7 +467,7 @@ class Engine:
             return
         for hook in self.hooks:
             await self._hook(hook.bridged(call.attempt_id, agent.bridge_id, call.channel_id,
-                                          agent.channel_id, runner.campaign.config))
+                                          agent.channel_id, runner.campaign))
 
     def _deadline_passed(self, call: Call) -> None:
         if call.stage is not Stage.WAITING or call.channel_id not in self.calls:

@@ -3,7 +3,8 @@
     dialer run --campaign examples/campaigns/demo.yaml --start --duration 240 --report
 
 Loads and stores each campaign file, connects to ARI, serves the FastAGI `dnc-check`
-route, publishes events on MQTT when DIALER_MQTT_URL is set (and takes signed commands
+route, records calls where a campaign says so (encrypted, `dialer recordings`),
+publishes events on MQTT when DIALER_MQTT_URL is set (and takes signed commands
 from it), and runs the engine until `--duration` passes, `--until-done` finds nothing left
 to dial, the node is drained (`dialer drain`), or Ctrl-C. Then it prints the run's
 summary and, with `--report`, each campaign's report from the store.
@@ -27,11 +28,13 @@ from dialer.commands import CommandService, StoreCommandTarget
 from dialer.engine import Engine
 from dialer.errors import ConfigError
 from dialer.events import EventBus, InProcessBus, MqttBus, MqttConfig
+from dialer.recorder import Recorder
 from dialer.settings import Settings
 from dialer.store import Store, campaign_report, render_text
 from dialer.telephony import AriTelephony
 from dialer.view import LiveView, final_report
 from dnc import Dnc
+from recordings import AriRecordingControl, RecordingMode, Vault
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +94,15 @@ async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
         agi = FastAgiServer(routes(dnc), host=host, port=port)
         await agi.start()
         telephony = AriTelephony(ari)
+        recorder = None
+        if any(c.config.recording.mode is not RecordingMode.NEVER for c in campaigns):
+            recorder = Recorder(AriRecordingControl(ari), Vault(
+                settings.recordings_dir, settings.recording_spool_dir, store.keyring,
+                store.recordings, node_id=settings.node_id))
+            await recorder.recover()
         engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick, bus=bus,
-                        claim_lease=args.claim_lease)
+                        claim_lease=args.claim_lease,
+                        hooks=[recorder] if recorder is not None else [])
         commands = asyncio.create_task(CommandService.from_settings(
             bus, StoreCommandTarget(store, actor=f"mqtt@{settings.node_id}"), settings).run()
         ) if mqtt is not None else None
@@ -105,6 +115,8 @@ async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
                 commands.cancel()
                 await asyncio.gather(commands, return_exceptions=True)
             await engine.close()
+            if recorder is not None:
+                await recorder.close()
             await telephony.close()
             await agi.close()
         print(final_report(engine.status()))
