@@ -746,6 +746,8 @@ class Engine:
 
     def _campaign_view(self, runner: CampaignRunner, now: datetime) -> CampaignView:
         stages = Counter(c.stage for c in runner.calls.values())
+        in_amd = sum(1 for c in runner.calls.values()
+                     if c.stage is Stage.RINGING and c.up_at is not None)
         budget = runner.accounting.budget(now.timestamp())
         windows = tuple(WindowView(name, float(a), float(b), runner.campaign.abandon_limit)
                         for name, a, b in zip(budget.windows, budget.answers, budget.abandons,
@@ -760,7 +762,8 @@ class Engine:
             campaign_id=runner.id, name=runner.campaign.config.name,
             mode=decision.mode.name.lower() if decision else
             runner.campaign.pacing_settings().mode.name.lower(), state=status,
-            ringing=stages[Stage.RINGING], in_amd=0, waiting_for_agent=stages[Stage.WAITING],
+            ringing=stages[Stage.RINGING] - in_amd, in_amd=in_amd,
+            waiting_for_agent=stages[Stage.WAITING],
             connected=stages[Stage.CONNECTED], dialled=counts["dialled"],
             answered=counts["answered"], human=counts["human"], machine=counts["machine"],
             abandoned=counts["abandoned"], refusals=counts["refusals"],
