@@ -146,3 +146,45 @@ def test_a_restarted_engine_closes_what_a_killed_one_left_open(tmp_path: Path,
     assert still_open == 0
     assert in_call == 0
     assert claimed == 0             # the dead process's hopper: handed back, not stuck
+
+
+def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
+        tmp_path: Path, keyring: Keyring) -> None:
+    camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
+    numbers = sample_numbers("CN", 300)
+
+    async def scenario() -> tuple[object, int]:
+        clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        try:
+            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
+            phones = [SimAgent(str(8001 + i), "1234") for i in range(5)]
+            phones.append(SimAgent("8009", "0000"))                  # a wrong PIN
+            engine = Engine(store, dnc, SimTelephony(CustomerModel(), seed=5, agents=phones),
+                            clock=clock)
+            runner = await engine.add_campaign(camp, start=True)
+            assert runner.tenant_id is not None
+            for agent in [*(str(8001 + i) for i in range(5)), "8009"]:
+                await store.agents.create(runner.tenant_id, agent, agent, "1234",
+                                          now=DEFAULT_EPOCH)
+            await store.leads.insert_batch(runner.id, [
+                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
+                for n in numbers], now=DEFAULT_EPOCH)
+            await engine.run(duration=600.0)
+            status = engine.status()
+            await engine.close()
+            return status, engine.agents.wrong_pins
+        finally:
+            await store.close()
+
+    status, wrong_pins = run_virtual(scenario)
+    assert wrong_pins == 1
+    assert sorted(a.agent_id for a in status.agents) == [str(8001 + i) for i in range(5)]
+    campaign = status.campaigns[0]
+    assert campaign.dialled > 20 and campaign.answered > 0
+    assert campaign.dialled >= campaign.answered >= campaign.human
+    assert [w.name for w in campaign.windows] == ["24h", "30d"]
+    assert all(w.limit == 0.03 for w in campaign.windows)
+    assert 0.0 < status.occupancy <= 1.0
+    assert status.healthy and status.dnc_version == 0
