@@ -51,6 +51,7 @@ from dialer.events import (
     publish_event,
 )
 from dialer.gate import DenyReason, DialGate, DialTicket, settle_denied
+from dialer.metrics import Metrics
 from dialer.runner import CampaignRunner
 from dialer.status import AgentView, CampaignView, EngineStatus, WindowView
 from dialer.store import (
@@ -105,7 +106,7 @@ class Engine:
                  tick: float = TICK_S, hopper_size: int = 50,
                  state_every: float = 2.0, empty_retry: float = 1.0,
                  heartbeat: float = HEARTBEAT_S, write_every: float = 0.25,
-                 claim_lease: float = CLAIM_LEASE_S) -> None:
+                 claim_lease: float = CLAIM_LEASE_S, metrics: Metrics | None = None) -> None:
         self.store = store
         self.dnc = dnc
         self.telephony = telephony
@@ -118,6 +119,7 @@ class Engine:
         self.empty_retry = timedelta(seconds=empty_retry)
         self.heartbeat_s = heartbeat
         self.claim_lease = timedelta(seconds=claim_lease)
+        self.metrics = metrics
         self.node_id = store.node_id
         self.gate = DialGate(store, dnc)
         self.agents = AgentPool()
@@ -244,8 +246,21 @@ class Engine:
                 log.warning("node %s: drain requested by %s; no new calls",
                             self.node_id, info.drain_requested_by or "?")
                 self.drain_requested = self.draining = True
+            if self.metrics is not None:
+                self._update_metrics()
             if self.bus is not None:
                 await self._publish_health()
+
+    def _update_metrics(self) -> None:
+        """The gauges: abandon rate per window, occupancy, lines in use, DNC size."""
+        assert self.metrics is not None
+        status = self.status()
+        for view in status.campaigns:
+            for window in view.windows:
+                self.metrics.set_abandon_rate(view.campaign_id, window.name, window.rate)
+            self.metrics.set_occupancy(view.campaign_id, status.occupancy)
+            self.metrics.set_lines_in_use(view.campaign_id, view.in_flight)
+        self.metrics.set_dnc(sum(self.dnc.index.scopes().values()), self.dnc.version)
 
     async def _publish_health(self) -> None:
         """The node's health and each campaign's figures, retained on the bus."""
@@ -316,6 +331,8 @@ class Engine:
                 await self._originate(runner, lead, decision.ticket)
                 continue
             runner.counts[f"denied:{decision.reason}"] += 1
+            if self.metrics is not None:
+                self.metrics.gate_denied(runner.id, str(decision.reason))
             if decision.reason in _UNHEALTHY:
                 self._unhealthy(f"gate: {decision.reason}")
             denied.append((lead, decision))
@@ -518,6 +535,8 @@ class Engine:
                     and runner.campaign.profile.sip_decline_is_refusal):
                 self._spawn(self._refuse(call, Source.SIP_DECLINE))
         runner.counts[f"outcome:{call.outcome}"] += 1
+        if self.metrics is not None:
+            self.metrics.call_ended(runner.id, str(call.outcome))
         self.store.update_attempt(call.attempt_id, state=AttemptState.CLOSED, ended_at=now,
                                   hangup_cause=event.cause, outcome=call.outcome)
         self._publish_call(call, "ended", str(call.stage))

@@ -4,7 +4,8 @@
 
 Loads and stores each campaign file, connects to ARI, serves the FastAGI `dnc-check`
 route, records calls where a campaign says so (encrypted, `dialer recordings`),
-publishes events on MQTT when DIALER_MQTT_URL is set (and takes signed commands
+serves Prometheus metrics when DIALER_METRICS_LISTEN is set, publishes events on MQTT
+when DIALER_MQTT_URL is set (and takes signed commands
 from it), and runs the engine until `--duration` passes, `--until-done` finds nothing left
 to dial, the node is drained (`dialer drain`), or Ctrl-C. Then it prints the run's
 summary and, with `--report`, each campaign's report from the store.
@@ -28,6 +29,7 @@ from dialer.commands import CommandService, StoreCommandTarget
 from dialer.engine import Engine
 from dialer.errors import ConfigError
 from dialer.events import EventBus, InProcessBus, MqttBus, MqttConfig
+from dialer.metrics import Metrics, serve_metrics
 from dialer.recorder import Recorder
 from dialer.settings import Settings
 from dialer.store import Store, campaign_report, render_text
@@ -62,12 +64,13 @@ def register(sub: Any) -> None:
     run.set_defaults(handler=run_engine)
 
 
-def _ari(settings: Settings) -> AriClient:
+def _ari(settings: Settings, metrics: Metrics | None) -> AriClient:
     password = settings.secret("ari_password")
     if password is None:
         raise ConfigError("no ARI password: set DIALER_ARI_PASSWORD or DIALER_ARI_PASSWORD_FILE",
                           field="ari_password")
-    return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app)
+    return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app,
+                     on_request=metrics.ari_request if metrics is not None else None)
 
 
 def _agi_address(settings: Settings) -> tuple[str, int]:
@@ -84,11 +87,18 @@ async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
     mqtt = MqttConfig.from_settings(settings)
     bus: EventBus = (MqttBus(mqtt, node_id=settings.node_id) if mqtt is not None
                      else InProcessBus())
+    metrics = Metrics() if settings.metrics_listen else None
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(await Store.from_settings(settings))
-        ari = await stack.enter_async_context(_ari(settings))
+        ari = await stack.enter_async_context(_ari(settings, metrics))
         if isinstance(bus, MqttBus):
             await stack.enter_async_context(bus)
+        if metrics is not None and settings.metrics_listen:
+            host_port = await stack.enter_async_context(
+                serve_metrics(metrics, settings.metrics_listen))
+            log.info("metrics on http://%s:%d/metrics", *host_port)
+            if isinstance(bus, MqttBus):
+                metrics.watch_bus(bus)
         await ari.wait_connected(10.0)
         dnc = await Dnc.open(store.db.engine, store.hasher)
         agi = FastAgiServer(routes(dnc), host=host, port=port)
@@ -101,7 +111,7 @@ async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
                 store.recordings, node_id=settings.node_id))
             await recorder.recover()
         engine = Engine(store, dnc, telephony, clock=WallClock(), tick=args.tick, bus=bus,
-                        claim_lease=args.claim_lease,
+                        claim_lease=args.claim_lease, metrics=metrics,
                         hooks=[recorder] if recorder is not None else [])
         commands = asyncio.create_task(CommandService.from_settings(
             bus, StoreCommandTarget(store, actor=f"mqtt@{settings.node_id}"), settings).run()

@@ -13,7 +13,9 @@ from dialer.clock import LoopClock, run_virtual
 from dialer.engine import Engine
 from dialer.engine_sim import DEFAULT_EPOCH, EngineSimResult, sample_numbers, simulate_engine
 from dialer.keys import Keyring, new_keyring
+from dialer.metrics import Metrics
 from dialer.simulation_config import SimulationSection
+from dialer.status import EngineStatus
 from dialer.store import LeadStatus, NewLead, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
 from dnc import CheckStatus, Dnc, Scope, ScopeKey, time_zones
@@ -153,8 +155,9 @@ def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
     camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
     url = f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
     numbers = sample_numbers("CN", 300)
+    metrics = Metrics()
 
-    async def scenario() -> tuple[object, int]:
+    async def scenario() -> tuple[EngineStatus, int]:
         clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
         try:
@@ -162,7 +165,7 @@ def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
             phones = [SimAgent(str(8001 + i), "1234") for i in range(5)]
             phones.append(SimAgent("8009", "0000"))                  # a wrong PIN
             engine = Engine(store, dnc, SimTelephony(CustomerModel(), seed=5, agents=phones),
-                            clock=clock)
+                            clock=clock, metrics=metrics)
             runner = await engine.add_campaign(camp, start=True)
             assert runner.tenant_id is not None
             for agent in [*(str(8001 + i) for i in range(5)), "8009"]:
@@ -188,3 +191,11 @@ def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
     assert all(w.limit == 0.03 for w in campaign.windows)
     assert 0.0 < status.occupancy <= 1.0
     assert status.healthy and status.dnc_version == 0
+    ended = sum(metrics.sample("dialer_calls_total", {"campaign": str(campaign.campaign_id),
+                                                      "outcome": outcome}) or 0.0
+                for outcome in ("connected", "no_answer", "busy", "machine", "failed",
+                                "abandoned", "declined"))
+    assert ended == campaign.dialled - campaign.ringing - campaign.in_amd \
+        - campaign.waiting_for_agent - campaign.connected
+    assert metrics.sample("dialer_abandon_rate", {"campaign": str(campaign.campaign_id),
+                                                  "window": "24h"}) is not None
