@@ -8,6 +8,8 @@
    the same 200 agents — dials per second of wall time.
 2. Gate: `DialGate.admit` latency (p50/p99) during that run — DNC sync, every check,
    the durable attempt write; baseline: `Store.create_attempt` alone (the durable write).
+   Refusals (5 % of live customers press the opt-out key): signal -> DNC commit, and
+   commit -> queued leads dropped and ringing calls hung up.
 3. Real Asterisk (skipped with --no-asterisk or when it is not built): 100 concurrent
    calls (SIPp customers that ring until cancelled) driven by `dialer run`'s engine
    over ARI, in power mode with 1,000 live answers and no abandon on record; the event loop's lag p99 (a 10 ms probe's overshoot) while they are up;
@@ -40,6 +42,7 @@ from dialer.gate import DialGate
 from dialer.keys import new_keyring
 from dialer.simulation_config import SimulationFile, SimulationSection, simulation_config
 from dialer.store import NewAttempt, Store
+from dialer.telephony.sim import SimBehaviour
 
 NEVER = {k: None for k in ("busy", "no_answer", "machine", "failed", "abandoned", "cancelled")}
 
@@ -83,7 +86,7 @@ def bench_virtual(leads: int, agents: int, tmp: Path) -> dict[str, float]:
     try:
         result = run_virtual(lambda: simulate_engine(
             campaign(), section, leads=leads, db_url=f"sqlite+aiosqlite:///{tmp / 'v.db'}",
-            keyring=new_keyring(), seed=1))
+            keyring=new_keyring(), seed=1, behaviour=SimBehaviour(opt_out_share=0.05)))
     finally:
         DialGate.admit = real_admit  # type: ignore[method-assign]
     config = simulation_config(SimulationFile(simulation=section),
@@ -92,7 +95,10 @@ def bench_virtual(leads: int, agents: int, tmp: Path) -> dict[str, float]:
     baseline = pacing.simulate(config, pacing.Pacer(campaign().pacing_settings()), 1)
     base_wall = time.perf_counter() - started
     p50, p99 = percentiles(admits)
-    return {"attempts": result.attempts, "wall": result.wall_seconds,
+    commit50, commit99 = percentiles(result.refusal_commit_s)
+    cancel50, cancel99 = percentiles(result.refusal_cancel_s)
+    return {"refusals": len(result.refusal_commit_s), "commit_p50": commit50,
+            "commit_p99": commit99, "cancel_p50": cancel50, "cancel_p99": cancel99,"attempts": result.attempts, "wall": result.wall_seconds,
             "rate": result.attempts / result.wall_seconds,
             "base_rate": baseline.dials / base_wall, "base_dials": baseline.dials,
             "virtual_h": result.virtual_seconds / 3600.0, "abandon": result.abandon_rate,
@@ -239,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             ("gate admit p50 ms", f"{v['admit_p50']:.2f}", f"{c50:.2f} (attempt write alone)",
              f"{v['admit_p50'] / c50:.2f}"),
             ("gate admit p99 ms", f"{v['admit_p99']:.2f}", f"{c99:.2f} (attempt write alone)",
-             f"{v['admit_p99'] / c99:.2f}")]
+             f"{v['admit_p99'] / c99:.2f}"),
+            (f"refusal signal -> DNC commit p50/p99 ms ({v['refusals']:.0f} opt-outs)",
+             f"{v['commit_p50']:.2f}/{v['commit_p99']:.2f}", f"{c50:.2f}/{c99:.2f} (attempt "
+             + "write alone)", f"{v['commit_p99'] / c99:.2f}"),
+            ("refusal commit -> queued and ringing cancelled p50/p99 ms",
+             f"{v['cancel_p50']:.3f}/{v['cancel_p99']:.3f}", "-", "-")]
     if a is not None:
         rows.append((f"event-loop lag p99 ms, {a['calls']:.0f} calls up on Asterisk",
                      f"{a['lag_p99']:.2f}", f"{a['idle_p99']:.2f} (idle process)",
@@ -248,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"abandon rate in the virtual run: {v['abandon']:.2%}")
     fields = [f"attempts_per_s={v['rate']:.0f}", f"pacing_sim_dials_per_s={v['base_rate']:.0f}",
               f"admit_p50_ms={v['admit_p50']:.2f}", f"admit_p99_ms={v['admit_p99']:.2f}",
-              f"attempt_write_p99_ms={c99:.2f}", f"abandon={v['abandon']:.4f}"]
+              f"attempt_write_p99_ms={c99:.2f}", f"abandon={v['abandon']:.4f}",
+              f"refusal_commit_p99_ms={v['commit_p99']:.2f}",
+              f"refusal_cancel_p99_ms={v['cancel_p99']:.3f}"]
     if a is not None:
         fields += [f"calls_up={a['calls']:.0f}", f"loop_lag_p99_ms={a['lag_p99']:.2f}",
                    f"idle_lag_p99_ms={a['idle_p99']:.2f}"]
