@@ -62,7 +62,8 @@ SOON = dict.fromkeys(("busy", "no_answer", "machine", "failed", "abandoned", "ca
 
 def cn_test_profile() -> ComplianceProfile:
     """The profile the launcher adds (the same call, for the test's own campaign load)."""
-    return relaxed_profile(all_day=True, **CAPS)
+    profile: ComplianceProfile = relaxed_profile(all_day=True, **CAPS)
+    return profile
 
 
 def cn_numbers(digits: Iterable[str], rng: random.Random) -> list[str]:
@@ -314,7 +315,7 @@ def assert_never_overlapping(result: Outcome) -> None:
 
 def invites(sites: Iterable[Site], offsets: dict[int, int]) -> list[rig.SipMessage]:
     """The INVITEs both customer sets received since `offsets` (by id of the SIPp)."""
-    found = []
+    found: list[rig.SipMessage] = []
     for site in sites:
         with site.customers.message_log.open("rb") as fh:
             fh.seek(offsets[id(site.customers)])
