@@ -1,7 +1,8 @@
 """The engine in virtual time: a campaign dialled on `SimTelephony` with a real store.
 
 `dialer simulate --engine` and the engine tests use it. Everything but the phone system
-is the production code: the store (SQLite or PostgreSQL), the DNC, the gate, hoppers,
+is the production code: the store (SQLite: asyncpg keeps its own timeouts on the loop's
+clock, so PostgreSQL wants real time), the DNC, the gate, hoppers,
 retries, pacing and the engine. The loop's clock starts at the next moment the
 campaign's calling hours are open for the generated numbers and jumps whenever the
 engine waits, so hours of dialling take seconds.

@@ -1,11 +1,14 @@
-"""Scale-out benchmark (partial): how soon a refusal committed on node A is in node B's
-DNC index, two nodes on one PostgreSQL, in real time.
+"""Scale-out benchmark: cross-node refusal delay and dial throughput, on one PostgreSQL.
 
-Node B syncs its DNC the way the gate does before every admit (`Dnc.sync()` in a loop);
-A refuses numbers one by one. Measured: commit on A -> B's index has it (p50/p99 ms; the
-window in which B could still originate the number, target <= 250 ms). Baseline (same
-run): one node, commit -> its own index (the subscriber call inside `refuse`).
-Not yet measured here: MQTT events/s end to end with two nodes, dial decisions/s per node.
+1. Refusal, real time: node B syncs its DNC the way the gate does before every admit
+   (`Dnc.sync()` in a loop); A refuses numbers one by one. Measured: commit on A -> B's
+   index has it (p50/p99 ms): the window in which B could still admit the number
+   (target <= 250 ms). Baseline (same run): commit -> A's own index.
+2. Dial decisions: one and then two nodes (each its own store connection pool, DNC and
+   dial gate) claim the leads of one shared campaign on one PostgreSQL database and put
+   them through their gates, 32 at a time each; measured: admitted calls per second
+   (every check, the durable attempt row), all nodes together; baseline: one node.
+MQTT events/s end to end are measured by tests/bench/events_bench.py.
 
 Usage: python tests/bench/scaleout_bench.py [--quick]. Last line `BENCH scaleout ...`.
 """
@@ -82,21 +85,105 @@ async def run(refusals: int) -> tuple[list[float], list[float]]:
         await admin.close()
 
 
+async def dial(url: str, nodes: int, leads: int, concurrency: int = 32) -> tuple[int, float]:
+    """(admits, wall seconds): `nodes` nodes, each claiming leads of one shared campaign and
+    putting them through its own dial gate, `concurrency` at a time, until none is left."""
+    from datetime import UTC, datetime
+
+    from dialer.campaign import (
+        Campaign,
+        CampaignConfig,
+        read_campaign_state,
+        save_campaign,
+    )
+    from dialer.compliance import BUILTIN_PROFILES, CallingHours, ComplianceProfile
+    from dialer.engine_sim import sample_numbers
+    from dialer.gate import DialGate
+    from dialer.store import CampaignStatus, NewLead
+    from dnc import time_zones
+
+    base = BUILTIN_PROFILES["cn"].model_dump(mode="json")
+    base.update(name="cn-bench", base="cn",
+                calling_hours=CallingHours.same_every_day("00:00-24:00").model_dump())
+    campaign = Campaign.build(CampaignConfig.model_validate({
+        "id": "scale", "caller_id": "+861012345678",
+        "trunk": {"endpoint": "PJSIP/{number}@customers"},
+        "safe_harbour": {"message": "please-try-call-later"}}),
+        ComplianceProfile.model_validate(base))
+    now = datetime.now(UTC)
+    keyring = new_keyring()
+    stores = [await Store.open(url, keyring, node_id=f"n{n + 1}") for n in range(nodes)]
+    try:
+        info, _, _ = await save_campaign(stores[0], campaign, now=now, actor="bench")
+        await stores[0].campaigns.set_status(info.id, CampaignStatus.RUNNING, now=now,
+                                             actor="bench")
+        await stores[0].leads.insert_batch(info.id, [
+            NewLead(x, "bench", region="CN", time_zones=time_zones(x), consent=True)
+            for x in sample_numbers("CN", leads)], now=now)
+        admitted = 0
+
+        async def node(store: Store) -> None:
+            nonlocal admitted
+            dnc = await Dnc.open(store.db.engine, store.hasher)
+            gate = DialGate(store, dnc)
+            state = await read_campaign_state(store, campaign, info.id)
+            while claimed := await store.claim_leads(info.id, store.node_id, concurrency,
+                                                     datetime.now(UTC)):
+                decisions = await asyncio.gather(*(
+                    gate.admit(lead, state, datetime.now(UTC), lines_in_use=0)
+                    for lead in claimed))
+                admitted += sum(1 for d in decisions if d.allowed)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(node(store) for store in stores))
+        return admitted, time.perf_counter() - started
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def fresh_database(work):  # type: ignore[no-untyped-def]
+    """Run `work(url)` on a fresh PostgreSQL database, dropped afterwards."""
+    name = f"dialer_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    try:
+        base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        return await work(f"{base}/{name}")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def dial_rate(nodes: int, leads: int) -> tuple[int, float]:
+    """`dial` on a fresh database."""
+    result: tuple[int, float] = asyncio.run(fresh_database(lambda url: dial(url, nodes, leads)))
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table and the BENCH line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     cross, local = asyncio.run(run(100 if args.quick else 1000))
+    leads = 2000 if args.quick else 20_000
+    one_attempts, one_wall = dial_rate(1, leads)
+    two_attempts, two_wall = dial_rate(2, leads)
+    one_rate, two_rate = one_attempts / one_wall, two_attempts / two_wall
     c50, c99 = (float(np.percentile(np.asarray(cross) * 1000, q)) for q in (50, 99))
     l50, l99 = (float(np.percentile(np.asarray(local) * 1000, q)) for q in (50, 99))
-    print(f"{'measure (real time, ms)':40} {'A->B':>10} {'A alone':>10} {'ratio':>7}")
+    print(f"{'measure':40} {'A->B / 2':>10} {'A / 1':>10} {'ratio':>7}")
     print(f"{'refusal commit -> other index p50':40} {c50:10.2f} {l50:10.2f} "
           f"{c50 / max(l50, 1e-6):7.2f}")
     print(f"{'refusal commit -> other index p99':40} {c99:10.2f} {l99:10.2f} "
           f"{c99 / max(l99, 1e-6):7.2f}")
+    print(f"{'dial decisions (admits)/s, real time':40} {two_rate:10.1f} {one_rate:10.1f} "
+          f"{two_rate / max(one_rate, 1e-9):7.2f}   (two nodes vs one, {leads} leads)")
     print(f"BENCH scaleout refusal_cross_p50_ms={c50:.2f} refusal_cross_p99_ms={c99:.2f} "
-          f"refusal_local_p99_ms={l99:.2f} target_p99_ms=250 refusals={len(cross)}")
+          f"refusal_local_p99_ms={l99:.2f} target_p99_ms=250 refusals={len(cross)} "
+          f"admits_per_s_two_nodes={two_rate:.1f} admits_per_s_one_node={one_rate:.1f} "
+          f"admits_two_nodes={two_attempts} admits_one_node={one_attempts}")
     return 0
 
 
