@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
 from pathlib import Path
 
 from alembic import command
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key serialising concurrent upgrades ("dialer" in ASCII).
 _PG_LOCK_KEY = 0x6469616C6572
+# How long a SQLite process waits for another one's schema upgrade to finish.
+SCHEMA_LOCK_WAIT_S = 120.0
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -58,8 +62,24 @@ def _upgrade(conn: Connection) -> None:
         command.upgrade(alembic_config(conn), "head")
 
 
-async def ensure_schema(engine: AsyncEngine) -> None:
-    """Upgrade the database to the head revision; safe to run from several nodes at once."""
+async def ensure_schema(engine: AsyncEngine, *, locked_for: float = SCHEMA_LOCK_WAIT_S) -> None:
+    """Upgrade the database to the head revision; safe to run from several nodes at once.
+
+    On SQLite a process that finds another one upgrading waits for it (the upgrade may
+    outlast the busy timeout on a loaded machine) and then finds the schema current."""
+    deadline = time.monotonic() + locked_for
+    while True:
+        try:
+            await _ensure_schema(engine)
+            return
+        except StoreUnavailable as exc:
+            if exc.cause is not StoreFault.LOCKED or time.monotonic() >= deadline:
+                raise
+            log.info("store schema: another process is upgrading it; waiting")
+            await asyncio.sleep(0.25)
+
+
+async def _ensure_schema(engine: AsyncEngine) -> None:
     where = describe_url(engine.url.render_as_string(hide_password=True))
     with translate_errors(where):
         async with write_transaction(engine) as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -60,3 +61,18 @@ async def test_open_without_migrating_refuses_an_old_schema(db_url: str,
     await store.close()
     reopened = await Store.open(db_url, keyring, migrate=False)
     await reopened.close()
+
+
+async def test_an_upgrade_waits_for_another_process_holding_the_sqlite_lock(
+        sqlite_url: str) -> None:
+    path = sqlite_url.split("///", 1)[1]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")               # another process is writing
+    engine = create_engine(sqlite_url, sqlite_busy_timeout_ms=50)
+    try:
+        asyncio.get_running_loop().call_later(1.0, holder.execute, "COMMIT")
+        await ensure_schema(engine)                 # outlasts its busy timeout, then upgrades
+        assert await current_revision(engine) == head_revision()
+    finally:
+        holder.close()
+        await engine.dispose()
