@@ -199,3 +199,39 @@ def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
         - campaign.waiting_for_agent - campaign.connected
     assert metrics.sample("dialer_abandon_rate", {"campaign": str(campaign.campaign_id),
                                                   "window": "24h"}) is not None
+
+
+def test_a_dead_nodes_claims_come_back_after_the_lease(tmp_path: Path,
+                                                        keyring: Keyring) -> None:
+    camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'lease.db'}"
+    numbers = sample_numbers("CN", 20)
+
+    async def scenario() -> tuple[int, int, int]:
+        clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        try:
+            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
+            engine = Engine(store, dnc, SimTelephony(CustomerModel(), seed=2,
+                                                     agents=[SimAgent("8001", "1234")]),
+                            clock=clock, claim_lease=60.0)
+            runner = await engine.add_campaign(camp, start=True)
+            assert runner.tenant_id is not None
+            await store.agents.create(runner.tenant_id, "8001", "a", "1234", now=DEFAULT_EPOCH)
+            await store.leads.insert_batch(runner.id, [
+                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
+                for n in numbers], now=DEFAULT_EPOCH)
+            dead = await store.claim_leads(runner.id, "n9", 20, DEFAULT_EPOCH)   # then n9 died
+            await engine.run(duration=30.0)
+            before = sum(r.counts["dialled"] for r in engine.runners.values())
+            await engine.run(duration=1200.0)
+            after = sum(r.counts["dialled"] for r in engine.runners.values())
+            await engine.close()
+            return len(dead), before, after
+        finally:
+            await store.close()
+
+    dead, before, after = run_virtual(scenario)
+    assert dead == 20
+    assert before == 0            # n9's leads are not ours to dial while its lease lasts
+    assert after == 20            # after the lease the live node dials every one of them
