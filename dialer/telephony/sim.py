@@ -174,6 +174,12 @@ class SimTelephony:
                         self._behaviour.opt_out_key)
         self._later(channel, CUSTOMER_PATIENCE_S, self._end, channel, CAUSE_NORMAL)
 
+    def press(self, channel_id: str, digits: str) -> None:
+        """A simulated person keys `digits` on a channel now (e.g. an agent's pause code)."""
+        channel = self._channels.get(channel_id)
+        if channel is not None:
+            self._press(channel, digits)
+
     def _press(self, channel: _Channel, digits: str) -> None:
         if channel.channel_id in self._channels:
             for digit in digits:

@@ -16,7 +16,7 @@ from dialer.keys import Keyring, new_keyring
 from dialer.metrics import Metrics
 from dialer.simulation_config import SimulationSection
 from dialer.status import EngineStatus
-from dialer.store import LeadStatus, NewLead, Store
+from dialer.store import AgentState, LeadStatus, NewLead, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
 from dnc import CheckStatus, Dnc, Scope, ScopeKey, time_zones
 from pacing import CustomerModel
@@ -235,3 +235,57 @@ def test_a_dead_nodes_claims_come_back_after_the_lease(tmp_path: Path,
     assert dead == 20
     assert before == 0            # n9's leads are not ours to dial while its lease lasts
     assert after == 20            # after the lease the live node dials every one of them
+
+
+def test_pause_codes_and_a_drain_request(tmp_path: Path, keyring: Keyring) -> None:
+    camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'pause.db'}"
+    numbers = sample_numbers("CN", 400)
+
+    async def scenario() -> dict[str, object]:
+        clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        try:
+            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
+            phone = SimTelephony(CustomerModel(), seed=7,
+                                 agents=[SimAgent("8001", "1234"), SimAgent("8002", "1234")])
+            engine = Engine(store, dnc, phone, clock=clock)
+            runner = await engine.add_campaign(camp, start=True)
+            assert runner.tenant_id is not None
+            for agent in ("8001", "8002"):
+                await store.agents.create(runner.tenant_id, agent, agent, "1234",
+                                          now=DEFAULT_EPOCH)
+            await store.leads.insert_batch(runner.id, [
+                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
+                for n in numbers], now=DEFAULT_EPOCH)
+            await engine.run(duration=5.0)
+            seat = engine.agents.logged_in("8001")
+            assert seat is not None
+            await engine.run(until=lambda: seat.state is AgentState.READY, duration=600.0)
+            phone.press(seat.channel_id, "*0")                  # the campaign's "break" code
+            await engine.run(duration=60.0)
+            paused = (str(seat.state), seat.pause_code, seat.calls)
+            await engine.run(duration=60.0)
+            still = seat.calls
+            phone.press(seat.channel_id, "*0")                  # the same code resumes
+            await engine.run(duration=1.0)
+            resumed = str(seat.state)
+            await store.nodes.request_drain("n1", now=clock.now(), actor="test")
+            await engine.run(duration=3600.0)                   # returns once drained
+            drained = await store.nodes.get("n1")
+            dialled = runner.counts["dialled"]
+            await engine.close()
+            return {"paused": paused, "still": still, "resumed": resumed,
+                    "drained": drained, "dialled": dialled, "calls": len(engine.calls)}
+        finally:
+            await store.close()
+
+    out = run_virtual(scenario)
+    state, code, calls = out["paused"]  # type: ignore[misc]
+    assert (state, code) == ("paused", "break")
+    assert out["still"] == calls                 # a paused agent gets no call
+    assert out["resumed"] in ("ready", "talking")
+    drained = out["drained"]
+    assert drained is not None and drained.drained_at is not None   # type: ignore[attr-defined]
+    assert out["calls"] == 0                     # live calls ended before run() returned
+    assert 0 < out["dialled"] < 400              # the drain stopped dialling with leads left
