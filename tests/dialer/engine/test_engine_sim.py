@@ -18,7 +18,7 @@ from dialer.simulation_config import SimulationSection
 from dialer.status import EngineStatus
 from dialer.store import AgentState, LeadStatus, NewLead, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
-from dnc import CheckStatus, Dnc, Scope, ScopeKey, time_zones
+from dnc import CheckStatus, Dnc, DncUnavailable, Scope, ScopeKey, time_zones
 from pacing import CustomerModel
 
 GLOBAL = ScopeKey.of(Scope.GLOBAL, None)
@@ -289,3 +289,46 @@ def test_pause_codes_and_a_drain_request(tmp_path: Path, keyring: Keyring) -> No
     assert drained is not None and drained.drained_at is not None   # type: ignore[attr-defined]
     assert out["calls"] == 0                     # live calls ended before run() returned
     assert 0 < out["dialled"] < 400              # the drain stopped dialling with leads left
+
+
+def test_no_call_starts_while_the_dnc_cannot_be_read(tmp_path: Path, keyring: Keyring) -> None:
+    camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'closed.db'}"
+    numbers = sample_numbers("CN", 200)
+
+    async def scenario() -> tuple[int, int, bool, str | None, bool, int]:
+        clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        try:
+            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
+            phone = SimTelephony(CustomerModel(), seed=8, agents=[SimAgent("8001", "1234")])
+            engine = Engine(store, dnc, phone, clock=clock)
+            runner = await engine.add_campaign(camp, start=True)
+            assert runner.tenant_id is not None
+            await store.agents.create(runner.tenant_id, "8001", "a", "1234", now=DEFAULT_EPOCH)
+            await store.leads.insert_batch(runner.id, [
+                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
+                for n in numbers], now=DEFAULT_EPOCH)
+            await engine.run(duration=120.0)
+            before = phone.originated
+            real_version = dnc.registry.current_version
+
+            async def unreadable() -> int:
+                raise DncUnavailable("the DNC store is unavailable: test")
+
+            dnc.registry.current_version = unreadable  # type: ignore[method-assign]
+            await engine.run(duration=300.0)
+            during = phone.originated - before
+            healthy, reason = engine.healthy, engine.unhealthy_reason
+            dnc.registry.current_version = real_version  # type: ignore[method-assign]
+            await engine.run(duration=300.0)
+            await engine.close()
+            return before, during, healthy, reason, engine.healthy, phone.originated
+        finally:
+            await store.close()
+
+    before, during, healthy, reason, healthy_after, total = run_virtual(scenario)
+    assert before > 0
+    assert during == 0                    # fail closed: nothing dialled while unreadable
+    assert not healthy and reason is not None and "dnc" in reason.lower()
+    assert healthy_after and total > before   # dialling resumes once it is back
