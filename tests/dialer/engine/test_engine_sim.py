@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from dial_support import make_campaign, relaxed_profile
+from engine_support import seeded_engine
 
 from dialer.clock import LoopClock, run_virtual
 from dialer.engine import Engine
@@ -16,9 +17,9 @@ from dialer.keys import Keyring, new_keyring
 from dialer.metrics import Metrics
 from dialer.simulation_config import SimulationSection
 from dialer.status import EngineStatus
-from dialer.store import AgentState, LeadStatus, NewLead, Store
+from dialer.store import AgentState, LeadStatus, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
-from dnc import CheckStatus, Dnc, DncUnavailable, Scope, ScopeKey, time_zones
+from dnc import CheckStatus, Dnc, DncUnavailable, Scope, ScopeKey
 from pacing import CustomerModel
 
 GLOBAL = ScopeKey.of(Scope.GLOBAL, None)
@@ -105,18 +106,10 @@ def test_a_restarted_engine_closes_what_a_killed_one_left_open(tmp_path: Path,
         loop = asyncio.get_running_loop()
         clock = LoopClock(loop, DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
-        dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
         phone = SimTelephony(customers, seed=3, agents=[SimAgent("8001", "1234"),
                                                          SimAgent("8002", "1234")])
-        engine = Engine(store, dnc, phone, clock=clock)
-        runner = await engine.add_campaign(camp, start=True)
-        assert runner.tenant_id is not None
-        for agent in ("8001", "8002"):
-            await store.agents.create(runner.tenant_id, agent, agent, "1234",
-                                      now=DEFAULT_EPOCH)
-        await store.leads.insert_batch(runner.id, [
-            NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
-            for n in numbers], now=DEFAULT_EPOCH)
+        engine, _ = await seeded_engine(store, phone, camp, clock=clock,
+                                        agents=["8001", "8002"], numbers=numbers)
         await engine.run(duration=120.0)
         in_flight = len(engine.calls)
         await store.flush()
@@ -161,19 +154,12 @@ def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
         clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
         try:
-            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
             phones = [SimAgent(str(8001 + i), "1234") for i in range(5)]
             phones.append(SimAgent("8009", "0000"))                  # a wrong PIN
-            engine = Engine(store, dnc, SimTelephony(CustomerModel(), seed=5, agents=phones),
-                            clock=clock, metrics=metrics)
-            runner = await engine.add_campaign(camp, start=True)
-            assert runner.tenant_id is not None
-            for agent in [*(str(8001 + i) for i in range(5)), "8009"]:
-                await store.agents.create(runner.tenant_id, agent, agent, "1234",
-                                          now=DEFAULT_EPOCH)
-            await store.leads.insert_batch(runner.id, [
-                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
-                for n in numbers], now=DEFAULT_EPOCH)
+            engine, _ = await seeded_engine(
+                store, SimTelephony(CustomerModel(), seed=5, agents=phones), camp,
+                clock=clock, agents=[p.agent_id for p in phones], numbers=numbers,
+                metrics=metrics)
             await engine.run(duration=600.0)
             status = engine.status()
             await engine.close()
@@ -211,16 +197,10 @@ def test_a_dead_nodes_claims_come_back_after_the_lease(tmp_path: Path,
         clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
         try:
-            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
-            engine = Engine(store, dnc, SimTelephony(CustomerModel(), seed=2,
-                                                     agents=[SimAgent("8001", "1234")]),
-                            clock=clock, claim_lease=60.0)
-            runner = await engine.add_campaign(camp, start=True)
-            assert runner.tenant_id is not None
-            await store.agents.create(runner.tenant_id, "8001", "a", "1234", now=DEFAULT_EPOCH)
-            await store.leads.insert_batch(runner.id, [
-                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
-                for n in numbers], now=DEFAULT_EPOCH)
+            phone = SimTelephony(CustomerModel(), seed=2, agents=[SimAgent("8001", "1234")])
+            engine, runner = await seeded_engine(store, phone, camp, clock=clock,
+                                                 agents=["8001"], numbers=numbers,
+                                                 claim_lease=60.0)
             dead = await store.claim_leads(runner.id, "n9", 20, DEFAULT_EPOCH)   # then n9 died
             await engine.run(duration=30.0)
             before = sum(r.counts["dialled"] for r in engine.runners.values())
@@ -246,18 +226,10 @@ def test_pause_codes_and_a_drain_request(tmp_path: Path, keyring: Keyring) -> No
         clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
         try:
-            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
             phone = SimTelephony(CustomerModel(), seed=7,
                                  agents=[SimAgent("8001", "1234"), SimAgent("8002", "1234")])
-            engine = Engine(store, dnc, phone, clock=clock)
-            runner = await engine.add_campaign(camp, start=True)
-            assert runner.tenant_id is not None
-            for agent in ("8001", "8002"):
-                await store.agents.create(runner.tenant_id, agent, agent, "1234",
-                                          now=DEFAULT_EPOCH)
-            await store.leads.insert_batch(runner.id, [
-                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
-                for n in numbers], now=DEFAULT_EPOCH)
+            engine, runner = await seeded_engine(store, phone, camp, clock=clock,
+                                                 agents=["8001", "8002"], numbers=numbers)
             await engine.run(duration=5.0)
             seat = engine.agents.logged_in("8001")
             assert seat is not None
@@ -300,15 +272,10 @@ def test_no_call_starts_while_the_dnc_cannot_be_read(tmp_path: Path, keyring: Ke
         clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
         try:
-            dnc = await Dnc.open(store.db.engine, store.hasher, clock=clock.now)
             phone = SimTelephony(CustomerModel(), seed=8, agents=[SimAgent("8001", "1234")])
-            engine = Engine(store, dnc, phone, clock=clock)
-            runner = await engine.add_campaign(camp, start=True)
-            assert runner.tenant_id is not None
-            await store.agents.create(runner.tenant_id, "8001", "a", "1234", now=DEFAULT_EPOCH)
-            await store.leads.insert_batch(runner.id, [
-                NewLead(n, "t", region="CN", time_zones=time_zones(n), consent=True)
-                for n in numbers], now=DEFAULT_EPOCH)
+            engine, _ = await seeded_engine(store, phone, camp, clock=clock, agents=["8001"],
+                                            numbers=numbers)
+            dnc = engine.dnc
             await engine.run(duration=120.0)
             before = phone.originated
             real_version = dnc.registry.current_version
