@@ -41,11 +41,6 @@ class DeferredWrites:
         """Queue an agent state change."""
         self._states.append((session_id, state, at))
 
-    @property
-    def pending(self) -> int:
-        """Writes queued and not yet committed."""
-        return len(self._settlements) + len(self._states)
-
     async def run(self) -> None:
         """Flush every `every` seconds until cancelled (store outages are retried)."""
         while True:

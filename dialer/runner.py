@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -129,7 +128,3 @@ class CampaignRunner:
     def drop_number(self, number_hash: bytes) -> int:
         """A refusal: forget queued leads with this number."""
         return self.hopper.drop_number(number_hash)
-
-    def in_flight(self) -> Iterable[Call]:
-        """This campaign's calls now."""
-        return self.calls.values()
