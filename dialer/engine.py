@@ -236,9 +236,11 @@ class Engine:
                     now = self.clock.now()
                     info = await self.store.nodes.heartbeat(self.node_id, now=now)
                     freed = await self.store.release_expired_claims(now, self.claim_lease)
-                if freed:
-                    log.warning("%d leads claimed over %s ago (a node died?) handed back",
-                                freed, self.claim_lease)
+                    orphans = await self._close_dead_nodes_attempts(now)
+                if freed or orphans:
+                    log.warning("%d leads claimed and %d attempts left open over %s ago by "
+                                "nodes that stopped (died?) handed back and closed", freed,
+                                orphans, self.claim_lease)
             except StoreUnavailable as exc:
                 self._unhealthy(f"store unavailable: {exc}")
                 continue
@@ -261,6 +263,26 @@ class Engine:
             self.metrics.set_occupancy(view.campaign_id, status.occupancy)
             self.metrics.set_lines_in_use(view.campaign_id, view.in_flight)
         self.metrics.set_dnc(sum(self.dnc.index.scopes().values()), self.dnc.version)
+
+    async def _close_dead_nodes_attempts(self, now: datetime) -> int:
+        """Close the open attempts of nodes silent for longer than the claim lease (their
+        calls died with them or will be hung up when they restart) and settle their leads,
+        so those leads are dialled again; returns how many were closed."""
+        closed = 0
+        for node in await self.store.nodes.list_all():
+            silent = node.heartbeat_at is None or now - node.heartbeat_at > self.claim_lease
+            if node.id == self.node_id or not silent:
+                continue
+            for attempt in await self.store.attempts.open_attempts(node.id):
+                if now - attempt.created_at <= self.claim_lease:
+                    continue
+                outcome = Outcome.CANCELLED if attempt.answered_at is None else Outcome.FAILED
+                self.store.update_attempt(attempt.id, state=AttemptState.CLOSED, ended_at=now,
+                                          outcome=outcome)
+                if attempt.lead_id is not None:
+                    self.deferred.settle(attempt.lead_id, LeadStatus.READY, None, outcome)
+                closed += 1
+        return closed
 
     async def _publish_health(self) -> None:
         """The node's health and each campaign's figures, retained on the bus."""

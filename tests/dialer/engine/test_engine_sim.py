@@ -10,14 +10,16 @@ import pytest
 from dial_support import make_campaign, relaxed_profile
 from engine_support import seeded_engine
 
+from dialer.campaign import read_campaign_state
 from dialer.clock import LoopClock, run_virtual
 from dialer.engine import Engine
 from dialer.engine_sim import DEFAULT_EPOCH, EngineSimResult, sample_numbers, simulate_engine
+from dialer.gate import DenyReason, DialGate
 from dialer.keys import Keyring, new_keyring
 from dialer.metrics import Metrics
 from dialer.simulation_config import SimulationSection
 from dialer.status import EngineStatus
-from dialer.store import AgentState, LeadStatus, Store
+from dialer.store import AgentState, AttemptState, LeadStatus, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
 from dnc import CheckStatus, Dnc, DncUnavailable, Scope, ScopeKey
 from pacing import CustomerModel
@@ -187,13 +189,13 @@ def test_status_shows_agents_calls_and_windows_and_a_wrong_pin_is_refused(
                                                   "window": "24h"}) is not None
 
 
-def test_a_dead_nodes_claims_come_back_after_the_lease(tmp_path: Path,
-                                                        keyring: Keyring) -> None:
+def test_a_dead_nodes_claims_and_open_attempts_come_back_after_the_lease(
+        tmp_path: Path, keyring: Keyring) -> None:
     camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
     url = f"sqlite+aiosqlite:///{tmp_path / 'lease.db'}"
     numbers = sample_numbers("CN", 20)
 
-    async def scenario() -> tuple[int, int, int]:
+    async def scenario() -> tuple[int, str | None, int, int, int, int]:
         clock = LoopClock(asyncio.get_running_loop(), DEFAULT_EPOCH)
         store = await Store.open(url, keyring, node_id="n1")
         try:
@@ -201,20 +203,34 @@ def test_a_dead_nodes_claims_come_back_after_the_lease(tmp_path: Path,
             engine, runner = await seeded_engine(store, phone, camp, clock=clock,
                                                  agents=["8001"], numbers=numbers,
                                                  claim_lease=60.0)
-            dead = await store.claim_leads(runner.id, "n9", 20, DEFAULT_EPOCH)   # then n9 died
+            # Node n9 claims every lead, starts a call on one of them, then dies.
+            dead = await store.claim_leads(runner.id, "n9", 20, DEFAULT_EPOCH)
+            n9 = await Store.open(url, keyring, node_id="n9")
+            n9_dnc = await Dnc.open(n9.db.engine, n9.hasher, clock=clock.now)
+            state = await read_campaign_state(n9, camp, runner.id)
+            decision = await DialGate(n9, n9_dnc).admit(dead[0], state, DEFAULT_EPOCH,
+                                                        lines_in_use=0)
+            assert decision.ticket is not None
+            await n9.nodes.heartbeat("n9", now=DEFAULT_EPOCH)
+            await n9.close()
             await engine.run(duration=30.0)
             before = sum(r.counts["dialled"] for r in engine.runners.values())
             await engine.run(duration=1200.0)
             after = sum(r.counts["dialled"] for r in engine.runners.values())
+            gap = engine.gate.denials[DenyReason.MIN_GAP]
             await engine.close()
-            return len(dead), before, after
+            orphan = await store.attempts.get(decision.ticket.attempt_id)
+            return (len(dead), None if orphan.outcome is None else str(orphan.outcome),
+                    int(orphan.state is AttemptState.CLOSED), before, after, gap)
         finally:
             await store.close()
 
-    dead, before, after = run_virtual(scenario)
+    dead, outcome, closed, before, after, gap = run_virtual(scenario)
     assert dead == 20
     assert before == 0            # n9's leads are not ours to dial while its lease lasts
-    assert after == 20            # after the lease the live node dials every one of them
+    assert (closed, outcome) == (1, "cancelled")   # its open attempt closed by n1
+    assert after == 19            # then n1 dials every lead n9 had only claimed,
+    assert gap == 1               # and the one n9 was calling waits out the caps' gap
 
 
 def test_pause_codes_and_a_drain_request(tmp_path: Path, keyring: Keyring) -> None:
