@@ -462,3 +462,53 @@ async def test_two_nodes_share_a_campaign_no_overlap_refusals_hold_across_nodes_
     print(f"\nattempts by node {Counter(a.node_id for a in result.attempts)}; opt-outs "
           f"refused by {dict(refused_by)}; call events {before} before the broker restart, "
           f"{after} after")
+
+
+# -- 2: a node is killed; the other hands back its leads and closes its calls -------------
+
+
+async def test_a_killed_node_leaves_nothing_stuck_the_other_node_takes_over(
+        sites: tuple[Site, Site], nodes: tuple[Node, Node], tmp_path: Path) -> None:
+    n1, n2 = nodes
+    rng = random.Random(9)
+    ringing = cn_numbers(NO_ANSWER * 8, rng)        # calls that stay up 15 s: in flight
+    busy = cn_numbers(BUSY * 24, rng)
+    numbers = [*ringing, *busy]
+    agents1, agents2 = ["8015", "8016"], ["8017", "8018"]
+    path = campaign_file(tmp_path / "mn-kill.yaml", n1.site.asterisk.trunk,
+                         [*agents1, *agents2], retries=SOON)
+    campaign_id = await prepare(n1, path, numbers, [*agents1, *agents2], first=ringing)
+    lease = "6"
+    await n2.start(path, "--duration", "120", "--claim-lease", lease)
+    n2.login(agents2)
+
+    async def n2_has_calls_up() -> bool:
+        rows = await sql(n1, "SELECT count(*) FROM attempts WHERE node_id = 'n2' "
+                             "AND state = 'open' AND originated_at IS NOT NULL")
+        return bool(rows[0][0] >= 2)
+
+    await until(n2_has_calls_up, 60, "n2 with calls in flight")
+    assert n2.proc is not None
+    n2.proc.kill()                                   # SIGKILL: no wind-down, no reconcile
+    await n2.proc.wait()
+    killed_at = datetime.now(UTC)
+    open_at_kill = {r[0] for r in await sql(
+        n1, "SELECT id FROM attempts WHERE node_id = 'n2' AND state = 'open'")}
+    await n1.start(path, "--duration", "40", "--claim-lease", lease)
+    n1.login(agents1)
+    await n1.finish(150)
+
+    result = await outcome(n1, campaign_id, numbers)
+    assert open_at_kill
+    assert [a for a in result.attempts if a.state is not AttemptState.CLOSED] == []
+    closed_by_n1 = [a for a in result.attempts if str(a.id) in {str(i) for i in open_at_kill}]
+    assert closed_by_n1 and all(a.outcome is not None for a in closed_by_n1)
+    # n2's leads (claimed or in a call when it died) were dialled again by n1
+    taken_over = {a.number for a in closed_by_n1}
+    redialled = {a.number for a in result.attempts
+                 if a.node_id == "n1" and a.created_at > killed_at}
+    assert taken_over <= redialled, taken_over - redialled
+    stuck = {n: s for n, s in result.statuses.items()
+             if s in (LeadStatus.CLAIMED, LeadStatus.IN_CALL)}
+    assert stuck == {}
+    assert_never_overlapping(result)
