@@ -57,6 +57,7 @@ from dialer.status import AgentView, CampaignView, EngineStatus, WindowView
 from dialer.store import (
     AgentState,
     AmdResult,
+    AttemptRecord,
     AttemptState,
     CampaignStatus,
     ClaimedLead,
@@ -248,15 +249,16 @@ class Engine:
                 log.warning("node %s: drain requested by %s; no new calls",
                             self.node_id, info.drain_requested_by or "?")
                 self.drain_requested = self.draining = True
-            if self.metrics is not None:
-                self._update_metrics()
-            if self.bus is not None:
-                await self._publish_health()
+            if self.metrics is not None or self.bus is not None:
+                status = self.status()
+                if self.metrics is not None:
+                    self._update_metrics(status)
+                if self.bus is not None:
+                    await self._publish_health(status)
 
-    def _update_metrics(self) -> None:
+    def _update_metrics(self, status: EngineStatus) -> None:
         """The gauges: abandon rate per window, occupancy, lines in use, DNC size."""
         assert self.metrics is not None
-        status = self.status()
         for view in status.campaigns:
             for window in view.windows:
                 self.metrics.set_abandon_rate(view.campaign_id, window.name, window.rate)
@@ -276,26 +278,31 @@ class Engine:
             for attempt in await self.store.attempts.open_attempts(node.id):
                 if now - attempt.created_at <= self.claim_lease:
                     continue
-                outcome = Outcome.CANCELLED if attempt.answered_at is None else Outcome.FAILED
-                self.store.update_attempt(attempt.id, state=AttemptState.CLOSED, ended_at=now,
-                                          outcome=outcome)
-                if attempt.lead_id is not None:
-                    self.deferred.settle(attempt.lead_id, LeadStatus.READY, None, outcome)
+                self._close_orphan(attempt, now)
                 closed += 1
         return closed
 
-    async def _publish_health(self) -> None:
+    def _close_orphan(self, attempt: AttemptRecord, now: datetime) -> None:
+        """Close an attempt whose engine is gone, with what is known, and settle its lead."""
+        outcome = attempt.outcome or (Outcome.CANCELLED if attempt.answered_at is None
+                                      else Outcome.FAILED)
+        self.store.update_attempt(attempt.id, state=AttemptState.CLOSED, ended_at=now,
+                                  outcome=outcome)
+        if attempt.lead_id is not None:
+            self.deferred.settle(attempt.lead_id, LeadStatus.READY, None, outcome)
+
+    async def _publish_health(self, status: EngineStatus) -> None:
         """The node's health and each campaign's figures, retained on the bus."""
         assert self.bus is not None
-        now = self.clock.now()
-        status = (NodeStatus.UNHEALTHY if not self.healthy else
+        now = status.now
+        health = (NodeStatus.UNHEALTHY if not self.healthy else
                   NodeStatus.DRAINING if self.draining else NodeStatus.ONLINE)
         await publish_event(self.bus, node_health(
-            self.node_id, status, at=now, campaigns_running=sum(
+            self.node_id, health, at=now, campaigns_running=sum(
                 1 for r in self.runners.values() if r.state is not None and r.state.running),
             lines_in_use=len(self.calls), store_ok=self.healthy, dnc_version=self.dnc.version))
         agents = Counter(str(a.state) for a in self.agents)
-        for view in self.status().campaigns:
+        for view in status.campaigns:
             runner = self.runners[view.campaign_id]
             await publish_event(self.bus, campaign_stats(
                 self.node_id, view.campaign_id, at=now, status=view.state, mode=view.mode,
@@ -832,13 +839,8 @@ class Engine:
             channel = by_attempt.get(attempt.id)
             if channel is not None:
                 await self._hangup(channel.channel_id)
-            outcome = attempt.outcome or (Outcome.CANCELLED if attempt.answered_at is None
-                                          else Outcome.FAILED)
-            self.store.update_attempt(attempt.id, state=AttemptState.CLOSED, ended_at=now,
-                                      outcome=outcome)
+            self._close_orphan(attempt, now)
             closed += 1
-            if attempt.lead_id is not None:
-                self.deferred.settle(attempt.lead_id, LeadStatus.READY, None, outcome)
         for channel in live:
             if channel.in_application and channel.channel_id not in ours and \
                     channel.attempt_id is None and not self.agents.by_channel(channel.channel_id):
