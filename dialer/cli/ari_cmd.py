@@ -30,7 +30,7 @@ from ari_bridge import (
     StasisStart,
     Subscription,
 )
-from dialer.errors import ConfigError
+from dialer.cli.ari_args import ari_client
 from dialer.settings import Settings
 from dnc import mask_number
 
@@ -65,19 +65,10 @@ def register(sub: Any) -> None:
     demo.set_defaults(handler=run_demo)
 
 
-def _client(settings: Settings, connect_timeout: float = 10.0) -> AriClient:
-    password = settings.secret("ari_password")
-    if password is None:
-        raise ConfigError("no ARI password: set DIALER_ARI_PASSWORD or DIALER_ARI_PASSWORD_FILE",
-                          field="ari_password")
-    return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app,
-                     connect_timeout=connect_timeout)
-
-
 async def show_info(args: argparse.Namespace, settings: Settings) -> int:
     """Print Asterisk's version, uptime and live channel count."""
     try:
-        async with _client(settings, args.timeout) as ari:
+        async with ari_client(settings, connect_timeout=args.timeout) as ari:
             info = await ari.asterisk_info()
             channels = await ari.list_channels()
     except AriError as exc:
@@ -202,7 +193,7 @@ async def _one_call(ari: AriClient, trunk: str, number: str, behaviour: int,
 async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Place the demo calls concurrently and print one line per call."""
     mix = [int(d) for d in args.mix if d.isdigit()]
-    async with _client(settings) as ari:
+    async with ari_client(settings) as ari:
         print(f"connected to {settings.ari_url}; waiting up to {args.agent_wait:g} s "
               f"for {args.agents} agent(s) to log in")
         agents = await _wait_agents(ari, args.agents, args.agent_wait)

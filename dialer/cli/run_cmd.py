@@ -20,16 +20,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from ari_bridge import AriClient, FastAgiServer
+from ari_bridge import FastAgiServer
 from dialer.agi_routes import routes
 from dialer.campaign import load_campaign
+from dialer.cli.ari_args import ari_client
 from dialer.cli.store_args import add_profiles_option, profiles_of
 from dialer.clock import WallClock
 from dialer.commands import CommandService, StoreCommandTarget
 from dialer.engine import Engine
-from dialer.errors import ConfigError
 from dialer.events import EventBus, InProcessBus, MqttBus, MqttConfig
-from dialer.metrics import Metrics, serve_metrics
+from dialer.metrics import Metrics, parse_listen, serve_metrics
 from dialer.recorder import Recorder
 from dialer.settings import Settings
 from dialer.store import Store, campaign_report, render_text
@@ -64,33 +64,18 @@ def register(sub: Any) -> None:
     run.set_defaults(handler=run_engine)
 
 
-def _ari(settings: Settings, metrics: Metrics | None) -> AriClient:
-    password = settings.secret("ari_password")
-    if password is None:
-        raise ConfigError("no ARI password: set DIALER_ARI_PASSWORD or DIALER_ARI_PASSWORD_FILE",
-                          field="ari_password")
-    return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app,
-                     on_request=metrics.ari_request if metrics is not None else None)
-
-
-def _agi_address(settings: Settings) -> tuple[str, int]:
-    host, _, port = settings.agi_listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError("must be HOST:PORT", field="agi_listen")
-    return host, int(port)
-
-
 async def run_engine(args: argparse.Namespace, settings: Settings) -> int:
     """Run the engine on the configured Asterisk until done; print the summary."""
     campaigns = [load_campaign(path, profiles_of(args)) for path in args.campaign]
-    host, port = _agi_address(settings)
+    host, port = parse_listen(settings.agi_listen, field="agi_listen")
     mqtt = MqttConfig.from_settings(settings)
     bus: EventBus = (MqttBus(mqtt, node_id=settings.node_id) if mqtt is not None
                      else InProcessBus())
     metrics = Metrics() if settings.metrics_listen else None
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(await Store.from_settings(settings))
-        ari = await stack.enter_async_context(_ari(settings, metrics))
+        ari = await stack.enter_async_context(ari_client(
+            settings, on_request=metrics.ari_request if metrics is not None else None))
         if isinstance(bus, MqttBus):
             await stack.enter_async_context(bus)
         if metrics is not None and settings.metrics_listen:

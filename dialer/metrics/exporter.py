@@ -14,12 +14,12 @@ from dialer.metrics.lag import loop_lag_probe
 from dialer.metrics.registry import Metrics
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, *, field: str = "metrics_listen") -> tuple[str, int]:
     """`host:port` (IPv6 as `[::1]:9100`) → (host, port); ConfigError naming the field."""
     host, sep, port = listen.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"{listen!r} is not host:port", field="metrics_listen")
+        raise ConfigError(f"{listen!r} is not host:port", field=field)
     return host, int(port)
 
 
