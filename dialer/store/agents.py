@@ -147,9 +147,7 @@ class Agents:
 
     async def change_state(self, session_id: int, state: AgentState, *, at: datetime) -> None:
         """Record that the agent of a session entered `state` at `at`."""
-        async with self._db.write() as conn:
-            await conn.execute(insert(AgentStateChange).values(session_id=session_id, at=at,
-                                                               state=state))
+        await self.record_states([(session_id, state, at)])
 
     async def record_states(self, changes: Sequence[tuple[int, AgentState, datetime]]) -> None:
         """Record many (session id, state, at) changes in one transaction."""
