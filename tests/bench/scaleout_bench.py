@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -28,9 +29,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from engine_bench import campaign as bench_campaign
+
+from dialer.campaign import read_campaign_state, save_campaign
+from dialer.engine_sim import sample_numbers
+from dialer.gate import DialGate
 from dialer.keys import new_keyring
-from dialer.store import Store
-from dnc import Dnc, Source
+from dialer.store import CampaignStatus, NewLead, Store
+from dnc import Dnc, Source, time_zones
 
 PG_DSN = os.environ.get("DIALER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -88,28 +94,7 @@ async def run(refusals: int) -> tuple[list[float], list[float]]:
 async def dial(url: str, nodes: int, leads: int, concurrency: int = 32) -> tuple[int, float]:
     """(admits, wall seconds): `nodes` nodes, each claiming leads of one shared campaign and
     putting them through its own dial gate, `concurrency` at a time, until none is left."""
-    from datetime import UTC, datetime
-
-    from dialer.campaign import (
-        Campaign,
-        CampaignConfig,
-        read_campaign_state,
-        save_campaign,
-    )
-    from dialer.compliance import BUILTIN_PROFILES, CallingHours, ComplianceProfile
-    from dialer.engine_sim import sample_numbers
-    from dialer.gate import DialGate
-    from dialer.store import CampaignStatus, NewLead
-    from dnc import time_zones
-
-    base = BUILTIN_PROFILES["cn"].model_dump(mode="json")
-    base.update(name="cn-bench", base="cn",
-                calling_hours=CallingHours.same_every_day("00:00-24:00").model_dump())
-    campaign = Campaign.build(CampaignConfig.model_validate({
-        "id": "scale", "caller_id": "+861012345678",
-        "trunk": {"endpoint": "PJSIP/{number}@customers"},
-        "safe_harbour": {"message": "please-try-call-later"}}),
-        ComplianceProfile.model_validate(base))
+    campaign = bench_campaign(id="scale")
     now = datetime.now(UTC)
     keyring = new_keyring()
     stores = [await Store.open(url, keyring, node_id=f"n{n + 1}") for n in range(nodes)]
