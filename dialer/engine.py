@@ -307,8 +307,7 @@ class Engine:
             await publish_event(self.bus, campaign_stats(
                 self.node_id, view.campaign_id, at=now, status=view.state, mode=view.mode,
                 lines_in_use=view.in_flight, calls_in_flight=view.in_flight,
-                agents=agents, outcomes={k.split(":", 1)[1]: v for k, v in
-                                         runner.counts.items() if k.startswith("outcome:")},
+                agents=agents, outcomes=runner.outcomes,
                 abandon_rate={w.name: w.rate for w in view.windows},
                 dnc_version=self.dnc.version))
 
@@ -359,7 +358,7 @@ class Engine:
             if decision.ticket is not None:
                 await self._originate(runner, lead, decision.ticket)
                 continue
-            runner.counts[f"denied:{decision.reason}"] += 1
+            runner.denials[str(decision.reason)] += 1
             if self.metrics is not None:
                 self.metrics.gate_denied(runner.id, str(decision.reason))
             if decision.reason in _UNHEALTHY:
@@ -563,7 +562,7 @@ class Engine:
             if (call.outcome is Outcome.DECLINED and event.cause == CAUSE_REJECTED
                     and runner.campaign.profile.sip_decline_is_refusal):
                 self._spawn(self._refuse(call, Source.SIP_DECLINE))
-        runner.counts[f"outcome:{call.outcome}"] += 1
+        runner.outcomes[str(call.outcome)] += 1
         if self.metrics is not None:
             self.metrics.call_ended(runner.id, str(call.outcome))
         self.store.update_attempt(call.attempt_id, state=AttemptState.CLOSED, ended_at=now,
@@ -816,8 +815,7 @@ class Engine:
             answered=counts["answered"], human=counts["human"], machine=counts["machine"],
             abandoned=counts["abandoned"], refusals=counts["refusals"],
             leads_left=max(runner.leads_left, 0), windows=windows,
-            denials={k.split(":", 1)[1]: v for k, v in counts.items()
-                     if k.startswith("denied:")},
+            denials=dict(runner.denials),
             last_decision=decision.reason.name.lower() if decision else "")
 
     # -- reconciliation ---------------------------------------------------------------

@@ -48,7 +48,9 @@ class CampaignRunner:
         self.state_every = state_every
         self._state_read_at = float("-inf")
         self.calls: dict[str, Call] = {}
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()      # dialled, answered, human, ... refusals
+        self.outcomes: Counter[str] = Counter()    # attempts ended, by outcome
+        self.denials: Counter[str] = Counter()     # gate denials, by reason
         self.leads_left = -1
         self.last_decision: pacing.Decision | None = None
 
