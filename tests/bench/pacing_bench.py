@@ -24,18 +24,23 @@ calibration seed (not one of the measured seeds); the largest whose abandon rate
                 the true customer parameters (the upper reference).
 
 Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--jobs J]
-The last line is `BENCH pacing key=value ...`.
+       [--store runs.jsonl] [--chunk C]
+`--store` keeps every finished run (tuning runs included) as a JSON line and skips runs
+already there, so the full grid can be built over several sittings and its table printed
+from the store; `--chunk` tunes and measures C cells at a time, so a stopped run leaves
+whole cells behind. The last line is `BENCH pacing key=value ...`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +60,7 @@ from pacing import (
     ModelForecaster,
     Outcome,
     Pacer,
+    PacingPolicy,
     PacingSettings,
     Reason,
     SimulationConfig,
@@ -267,7 +273,7 @@ CALIBRATION_SEED = 10_000
 
 
 def make_policy(name: str, settings: PacingSettings, cust: CustomerModel, agents: int,
-                param: float | None = None):  # type: ignore[no-untyped-def]
+                param: float | None = None) -> PacingPolicy:
     """A fresh policy for one run (`param`: c or the max level of a tuned baseline)."""
     if name == "progressive":
         return Pacer(PacingSettings(mode=Mode.PROGRESSIVE,
@@ -316,22 +322,49 @@ def run_job(job: Job) -> tuple[Job, dict[str, float]]:
                  "secs": time.perf_counter() - t0}
 
 
-def run_all(pool: Any, jobs: list[Job], phase: str, t0: float
+class RunStore:
+    """Finished runs as JSON lines (one per job), read at start and appended as runs end."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.runs: dict[Job, dict[str, float]] = {}
+        if path is not None and path.exists():
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    self.runs[Job(**row["job"])] = row["figures"]
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise SystemExit(f"{path}:{number}: not a stored run ({exc})") from exc
+
+    def add(self, job: Job, figures: dict[str, float]) -> None:
+        """Keep one finished run (appended to the file at once)."""
+        self.runs[job] = figures
+        if self.path is not None:
+            with self.path.open("a") as out:
+                out.write(json.dumps({"job": asdict(job), "figures": figures}) + "\n")
+
+
+def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
             ) -> dict[tuple[int, float, float, str], list[dict[str, float]]]:
-    """Run jobs in the pool (biggest first), printing progress to stderr."""
-    jobs = sorted(jobs, key=lambda j: -j.n)
+    """Run the jobs not in the store (biggest first) in the pool; figures of all the jobs."""
+    todo = sorted((j for j in jobs if j not in store.runs), key=lambda j: -j.n)
+    for done, (job, fig) in enumerate(pool.imap_unordered(run_job, todo), 1):
+        store.add(job, fig)
+        if done % max(1, len(todo) // 10) == 0 or done == len(todo):
+            print(f"# {phase}: {done}/{len(todo)} jobs, {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
     out: dict[tuple[int, float, float, str], list[dict[str, float]]] = {}
-    for done, (job, fig) in enumerate(pool.imap_unordered(run_job, jobs), 1):
+    for job in jobs:
+        fig = dict(store.runs[job])
         fig["param"] = job.param if job.param is not None else math.nan
         out.setdefault((job.n, job.p, job.handle, job.strategy), []).append(fig)
-        if done % max(1, len(jobs) // 10) == 0 or done == len(jobs):
-            print(f"# {phase}: {done}/{len(jobs)} jobs, {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr, flush=True)
     return out
 
 
-def tune(pool: Any, cells: list[tuple[int, float, float]], args: argparse.Namespace
-         ) -> dict[tuple[int, float, float, str], float]:
+def tune(pool: Any, cells: list[tuple[int, float, float]], args: argparse.Namespace,
+         store: RunStore) -> dict[tuple[int, float, float, str], float]:
     """Per cell, the largest grid parameter of each tuned baseline that meets 85 % of target."""
     names = [s for s in TUNE_GRID if s in args.strategies]
     grid = {s: TUNE_GRID[s][1::3] if args.quick else TUNE_GRID[s] for s in names}
@@ -339,7 +372,7 @@ def tune(pool: Any, cells: list[tuple[int, float, float]], args: argparse.Namesp
                 param) for (n, p, h) in cells for s in names for param in grid[s]]
     if not jobs:
         return {}
-    runs = run_all(pool, jobs, "tune", time.perf_counter())
+    runs = run_all(pool, jobs, "tune", time.perf_counter(), store)
     tuned = {}
     for (n, p, h) in cells:
         for s in names:
@@ -392,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-live", type=float, nargs="*", default=list(FULL_P))
     ap.add_argument("--handle", type=float, nargs="*", default=list(FULL_H))
     ap.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
+    ap.add_argument("--store", type=Path, help="JSON-lines file of finished runs (reused)")
+    ap.add_argument("--chunk", type=int, default=0, help="cells tuned and measured at a time")
     args = ap.parse_args(argv)
     if args.quick:
         args.agents, args.p_live, args.handle = [10], [0.2], [120.0]
@@ -401,12 +436,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.hours} h each, tick {args.tick} s, target {args.target:.1%}, "
           f"limit {args.limit:.1%}, {args.jobs} processes", flush=True)
     t0 = time.perf_counter()
+    store = RunStore(args.store)
+    chunk = args.chunk if args.chunk > 0 else len(cells)
+    tuned: dict[tuple[int, float, float, str], float] = {}
+    results: dict[tuple[int, float, float, str], list[dict[str, float]]] = {}
     with multiprocessing.Pool(args.jobs) as pool:
-        tuned = tune(pool, cells, args)
-        jobs = [Job(n, p, h, s, seed, args.hours, args.tick, args.target, args.limit,
-                    tuned.get((n, p, h, s)))
-                for (n, p, h) in cells for seed in range(args.seeds) for s in args.strategies]
-        results = run_all(pool, jobs, "measure", t0)
+        for first in range(0, len(cells), chunk):
+            part = cells[first:first + chunk]
+            part_tuned = tune(pool, part, args, store)
+            jobs = [Job(n, p, h, s, seed, args.hours, args.tick, args.target, args.limit,
+                        part_tuned.get((n, p, h, s)))
+                    for (n, p, h) in part for seed in range(args.seeds)
+                    for s in args.strategies]
+            tuned.update(part_tuned)
+            results.update(run_all(pool, jobs, "measure", t0, store))
     for (n, p, h, s), param in sorted(tuned.items()):
         print(f"# tuned {s} for N={n} p={p} AHT={h:.0f}: {param}")
     summary = report(cells, args, results)
