@@ -27,13 +27,14 @@ Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--j
        [--store runs.jsonl] [--chunk C]
 `--store` keeps every finished run (tuning runs included) as a JSON line and skips runs
 already there, so the full grid can be built over several sittings and its table printed
-from the store; `--chunk` tunes and measures C cells at a time, so a stopped run leaves
+from the store (runs of other `pacing/` code, by a hash of its sources, are not reused); `--chunk` tunes and measures C cells at a time, so a stopped run leaves
 whole cells behind. The last line is `BENCH pacing key=value ...`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -322,28 +323,44 @@ def run_job(job: Job) -> tuple[Job, dict[str, float]]:
                  "secs": time.perf_counter() - t0}
 
 
+def pacing_code() -> str:
+    """A short hash of the `pacing` package's sources: the code a stored run measured."""
+    digest = hashlib.sha256()
+    for source in sorted((Path(__file__).resolve().parents[2] / "pacing").glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 class RunStore:
     """Finished runs as JSON lines (one per job), read at start and appended as runs end."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.code = pacing_code()
         self.runs: dict[Job, dict[str, float]] = {}
+        stale = 0
         if path is not None and path.exists():
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
+                    if row.get("code") != self.code:
+                        stale += 1
+                        continue
                     self.runs[Job(**row["job"])] = row["figures"]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise SystemExit(f"{path}:{number}: not a stored run ({exc})") from exc
+        if stale:
+            print(f"# {path}: {stale} runs of other pacing code ignored", file=sys.stderr)
 
     def add(self, job: Job, figures: dict[str, float]) -> None:
         """Keep one finished run (appended to the file at once)."""
         self.runs[job] = figures
         if self.path is not None:
             with self.path.open("a") as out:
-                out.write(json.dumps({"job": asdict(job), "figures": figures}) + "\n")
+                out.write(json.dumps({"code": self.code, "job": asdict(job),
+                                      "figures": figures}) + "\n")
 
 
 def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
