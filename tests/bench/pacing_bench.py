@@ -311,6 +311,9 @@ class Job:
     param: float | None = None
 
 
+Results = dict[tuple[int, float, float, str], list[dict[str, float]]]
+
+
 def run_job(job: Job) -> tuple[Job, dict[str, float]]:
     """Simulate one job; return its figures."""
     settings = PacingSettings(target_abandon_rate=job.target, abandon_limit=job.limit)
@@ -364,7 +367,7 @@ class RunStore:
 
 
 def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
-            ) -> dict[tuple[int, float, float, str], list[dict[str, float]]]:
+            ) -> Results:
     """Run the jobs not in the store (biggest first) in the pool; figures of all the jobs."""
     todo = sorted((j for j in jobs if j not in store.runs), key=lambda j: -j.n)
     for done, (job, fig) in enumerate(pool.imap_unordered(run_job, todo), 1):
@@ -372,7 +375,7 @@ def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
         if done % max(1, len(todo) // 10) == 0 or done == len(todo):
             print(f"# {phase}: {done}/{len(todo)} jobs, {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr, flush=True)
-    out: dict[tuple[int, float, float, str], list[dict[str, float]]] = {}
+    out: Results = {}
     for job in jobs:
         fig = dict(store.runs[job])
         fig["param"] = job.param if job.param is not None else math.nan
@@ -444,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
     ap.add_argument("--store", type=Path, help="JSON-lines file of finished runs (reused)")
     ap.add_argument("--chunk", type=int, default=0, help="cells tuned and measured at a time")
+    ap.add_argument("--markdown", action="store_true", help="also print a Markdown summary")
     args = ap.parse_args(argv)
     if args.quick:
         args.agents, args.p_live, args.handle = [10], [0.2], [120.0]
@@ -456,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     store = RunStore(args.store)
     chunk = args.chunk if args.chunk > 0 else len(cells)
     tuned: dict[tuple[int, float, float, str], float] = {}
-    results: dict[tuple[int, float, float, str], list[dict[str, float]]] = {}
+    results: Results = {}
     with multiprocessing.Pool(args.jobs) as pool:
         for first in range(0, len(cells), chunk):
             part = cells[first:first + chunk]
@@ -470,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     for (n, p, h, s), param in sorted(tuned.items()):
         print(f"# tuned {s} for N={n} p={p} AHT={h:.0f}: {param}")
     summary = report(cells, args, results)
+    if args.markdown:
+        markdown(cells, args, results)
     dt = decide_timing()
     print(f"\ndecide() at 200 agents / 600 calls in flight: {dt * 1e3:.3f} ms (median)")
     print("BENCH pacing " + " ".join(f"{k}={v}" for k, v in summary.items())
@@ -477,9 +483,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cell_figures(results: Results, cell: tuple[int, float, float], s: str
+                 ) -> dict[str, np.ndarray]:
+    """One strategy's runs in one cell, figure by figure."""
+    rows = results.get((*cell, s), [])
+    return {k: np.array([r[k] for r in rows]) for k in ("occ", "ab", "worst", "hour", "cph")}
+
+
+def meets_target(worst: np.ndarray, target: float) -> bool:
+    """Whether >= 99 % of the runs kept their worst window within the target."""
+    return bool((worst <= target + 1e-9).mean() >= 0.99)
+
+
 def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
-           results: dict[tuple[int, float, float, str], list[dict[str, float]]]
-           ) -> dict[str, str]:
+           results: Results) -> dict[str, str]:
     """Print the per-cell table and return the headline figures."""
     target = args.target
     print(f"\n{'N':>4} {'p':>4} {'AHT':>4} {'strategy':<12} {'occupancy':>14} "
@@ -487,21 +504,17 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
           f"{'meets':>5}")
     runs_ok = runs = 0
     cells_occ_ok = cells_occ = cells_base_ok = 0
-    def figures(cell: tuple[int, float, float], s: str) -> dict[str, np.ndarray]:
-        rows = results.get((*cell, s), [])
-        return {k: np.array([r[k] for r in rows]) for k in ("occ", "ab", "worst", "hour", "cph")}
-
-    for (n, p, h) in cells:
-        def figs(s: str, cell: tuple[int, float, float] = (n, p, h)) -> dict[str, np.ndarray]:
-            return figures(cell, s)
-        oracle_occ = figs("oracle")["occ"].mean() if (n, p, h, "oracle") in results else math.nan
+    for cell in cells:
+        n, p, h = cell
+        oracle_occ = (cell_figures(results, cell, "oracle")["occ"].mean()
+                      if (*cell, "oracle") in results else math.nan)
         best_base = 0.0
         for s in args.strategies:
-            if (n, p, h, s) not in results:
+            if (*cell, s) not in results:
                 continue
-            f = figs(s)
+            f = cell_figures(results, cell, s)
             occ, ci = mean_ci(f["occ"])
-            meets = bool((f["worst"] <= target + 1e-9).mean() >= 0.99)
+            meets = meets_target(f["worst"], target)
             if s not in ("ours", "oracle") and meets:
                 best_base = max(best_base, occ)
             print(f"{n:>4} {p:>4.1f} {h:>4.0f} {s:<12} {occ:>7.3f} ± {ci:.3f} "
@@ -510,8 +523,8 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
             if s == "ours":
                 runs += f["worst"].size
                 runs_ok += int((f["worst"] <= target + 1e-9).sum())
-        if (n, p, h, "ours") in results:
-            ours = figs("ours")["occ"].mean()
+        if (*cell, "ours") in results:
+            ours = cell_figures(results, cell, "ours")["occ"].mean()
             cells_base_ok += int(ours >= best_base - 1e-9)
             if n >= 10 and math.isfinite(oracle_occ):
                 cells_occ += 1
@@ -519,7 +532,7 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
     headline = {}
     key = (10, 0.2, 120.0)
     if all((*key, s) in results for s in ("ours", "vicidial")):
-        ours, vici = figures(key, "ours"), figures(key, "vicidial")
+        ours, vici = cell_figures(results, key, "ours"), cell_figures(results, key, "vicidial")
         headline = {"n10_ours_occ": f"{ours['occ'].mean():.3f}",
                     "n10_ours_abandon": f"{ours['ab'].mean():.4f}",
                     "n10_vicidial_occ": f"{vici['occ'].mean():.3f}",
@@ -527,6 +540,33 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
     return {**headline, "runs_within_target": f"{runs_ok}/{runs}",
             "cells_ge_95pct_oracle": f"{cells_occ_ok}/{cells_occ}",
             "cells_ge_best_baseline": f"{cells_base_ok}/{len(cells)}"}
+
+
+def markdown(cells: list[tuple[int, float, float]], args: argparse.Namespace,
+             results: Results) -> None:
+    """Print one Markdown row per cell: ours, the oracle, the best baseline, VICIdial."""
+    print("\n| N | p | AHT | seeds | ours occ. | abandon (mean / worst run) | oracle "
+          "| ours/oracle | best baseline within target | VICIdial tuned (abandon) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for cell in cells:
+        if not all((*cell, s) in results for s in ("ours", "oracle")):
+            continue
+        ours, oracle = cell_figures(results, cell, "ours"), cell_figures(results, cell, "oracle")
+        occ, ci = mean_ci(ours["occ"])
+        best, best_occ = "none", 0.0
+        for s in args.strategies:
+            f = cell_figures(results, cell, s)
+            if (s not in ("ours", "oracle") and f["occ"].size
+                    and meets_target(f["worst"], args.target) and f["occ"].mean() > best_occ):
+                best, best_occ = s, float(f["occ"].mean())
+        vici = cell_figures(results, cell, "vicidial")
+        vici_text = (f"{vici['occ'].mean():.3f} ({vici['ab'].mean():.2%})"
+                     if vici["occ"].size else "-")
+        n, p, h = cell
+        print(f"| {n} | {p:.1f} | {h:.0f} | {ours['occ'].size} | {occ:.3f} ± {ci:.3f} "
+              f"| {ours['ab'].mean():.2%} / {ours['worst'].max():.2%} "
+              f"| {oracle['occ'].mean():.3f} | {occ / oracle['occ'].mean():.2f} "
+              f"| {best} {best_occ:.3f} | {vici_text} |")
 
 
 if __name__ == "__main__":
