@@ -29,7 +29,8 @@ Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--j
 already there, so the full grid can be built over several sittings and its table printed
 from the store (runs of other `pacing/` code, by a hash of its sources, are not reused);
 `--chunk` tunes and measures C cells at a time, so a stopped run leaves whole cells
-behind. The last line is `BENCH pacing key=value ...`.
+behind; `--stored-only` runs nothing and reports the cells whose runs are all in the
+store (the others are named and skipped). The last line is `BENCH pacing key=value ...`.
 """
 
 from __future__ import annotations
@@ -335,11 +336,16 @@ def pacing_code() -> str:
     return digest.hexdigest()[:12]
 
 
+class MissingRuns(Exception):
+    """A read-only store lacks runs a cell needs."""
+
+
 class RunStore:
     """Finished runs as JSON lines (one per job), read at start and appended as runs end."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self.code = pacing_code()
         self.runs: dict[Job, dict[str, float]] = {}
         stale = 0
@@ -371,6 +377,8 @@ def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
             ) -> Results:
     """Run the jobs not in the store (biggest first) in the pool; figures of all the jobs."""
     todo = sorted((j for j in jobs if j not in store.runs), key=lambda j: -j.n)
+    if todo and store.read_only:
+        raise MissingRuns(f"{len(todo)} {phase} runs not in the store")
     for done, (job, fig) in enumerate(pool.imap_unordered(run_job, todo), 1):
         store.add(job, fig)
         if done % max(1, len(todo) // 10) == 0 or done == len(todo):
@@ -449,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", type=Path, help="JSON-lines file of finished runs (reused)")
     ap.add_argument("--chunk", type=int, default=0, help="cells tuned and measured at a time")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown summary")
+    ap.add_argument("--stored-only", action="store_true",
+                    help="run nothing; report only the cells whose runs are all stored")
     args = ap.parse_args(argv)
     if args.quick:
         args.agents, args.p_live, args.handle = [10], [0.2], [120.0]
@@ -458,25 +468,31 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.hours} h each, tick {args.tick} s, target {args.target:.1%}, "
           f"limit {args.limit:.1%}, {args.jobs} processes", flush=True)
     t0 = time.perf_counter()
-    store = RunStore(args.store)
+    store = RunStore(args.store, read_only=args.stored_only)
     chunk = args.chunk if args.chunk > 0 else len(cells)
     tuned: dict[tuple[int, float, float, str], float] = {}
     results: Results = {}
+    done: list[tuple[int, float, float]] = []
     with multiprocessing.Pool(args.jobs) as pool:
         for first in range(0, len(cells), chunk):
             part = cells[first:first + chunk]
-            part_tuned = tune(pool, part, args, store)
-            jobs = [Job(n, p, h, s, seed, args.hours, args.tick, args.target, args.limit,
-                        part_tuned.get((n, p, h, s)))
-                    for (n, p, h) in part for seed in range(args.seeds)
-                    for s in args.strategies]
+            try:
+                part_tuned = tune(pool, part, args, store)
+                jobs = [Job(n, p, h, s, seed, args.hours, args.tick, args.target, args.limit,
+                            part_tuned.get((n, p, h, s)))
+                        for (n, p, h) in part for seed in range(args.seeds)
+                        for s in args.strategies]
+                results.update(run_all(pool, jobs, "measure", t0, store))
+            except MissingRuns as missing:
+                print(f"# skipped {part}: {missing}")
+                continue
             tuned.update(part_tuned)
-            results.update(run_all(pool, jobs, "measure", t0, store))
+            done.extend(part)
     for (n, p, h, s), param in sorted(tuned.items()):
         print(f"# tuned {s} for N={n} p={p} AHT={h:.0f}: {param}")
-    summary = report(cells, args, results)
+    summary = report(done, args, results)
     if args.markdown:
-        markdown(cells, args, results)
+        markdown(done, args, results)
     dt = decide_timing()
     print(f"\ndecide() at 200 agents / 600 calls in flight: {dt * 1e3:.3f} ms (median)")
     print("BENCH pacing " + " ".join(f"{k}={v}" for k, v in summary.items())
