@@ -30,7 +30,7 @@ already there, so the full grid can be built over several sittings and its table
 from the store (runs of other `pacing/` code, by a hash of its sources, are not reused);
 `--chunk` tunes and measures C cells at a time, so a stopped run leaves whole cells
 behind; `--stored-only` runs nothing and reports the cells whose runs are all in the
-store (the others are named and skipped). The last line is `BENCH pacing key=value ...`.
+store, cell by cell (the others are named and skipped). The last line is `BENCH pacing key=value ...`.
 """
 
 from __future__ import annotations
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
           f"limit {args.limit:.1%}, {args.jobs} processes", flush=True)
     t0 = time.perf_counter()
     store = RunStore(args.store, read_only=args.stored_only)
-    chunk = args.chunk if args.chunk > 0 else len(cells)
+    chunk = 1 if args.stored_only else (args.chunk if args.chunk > 0 else len(cells))
     tuned: dict[tuple[int, float, float, str], float] = {}
     results: Results = {}
     done: list[tuple[int, float, float]] = []
