@@ -24,13 +24,14 @@ calibration seed (not one of the measured seeds); the largest whose abandon rate
                 the true customer parameters (the upper reference).
 
 Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--jobs J]
-       [--store runs.jsonl] [--chunk C]
+       [--store runs.jsonl] [--chunk C] [--stored-only] [--markdown]
 `--store` keeps every finished run (tuning runs included) as a JSON line and skips runs
 already there, so the full grid can be built over several sittings and its table printed
 from the store (runs of other `pacing/` code, by a hash of its sources, are not reused);
 `--chunk` tunes and measures C cells at a time, so a stopped run leaves whole cells
 behind; `--stored-only` runs nothing and reports the cells whose runs are all in the
-store, cell by cell (the others are named and skipped). The last line is `BENCH pacing key=value ...`.
+store, cell by cell (the others are named and skipped). The last line is
+`BENCH pacing key=value ...`.
 """
 
 from __future__ import annotations
