@@ -37,6 +37,7 @@ store, cell by cell (the others are named and skipped). The last line is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -380,7 +381,7 @@ def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
     todo = sorted((j for j in jobs if j not in store.runs), key=lambda j: -j.n)
     if todo and store.read_only:
         raise MissingRuns(f"{len(todo)} {phase} runs not in the store")
-    for done, (job, fig) in enumerate(pool.imap_unordered(run_job, todo), 1):
+    for done, (job, fig) in enumerate(pool.imap_unordered(run_job, todo) if todo else (), 1):
         store.add(job, fig)
         if done % max(1, len(todo) // 10) == 0 or done == len(todo):
             print(f"# {phase}: {done}/{len(todo)} jobs, {time.perf_counter() - t0:.0f} s",
@@ -475,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     tuned: dict[tuple[int, float, float, str], float] = {}
     results: Results = {}
     done: list[tuple[int, float, float]] = []
-    with multiprocessing.Pool(args.jobs) as pool:
+    workers = contextlib.nullcontext() if args.stored_only else multiprocessing.Pool(args.jobs)
+    with workers as pool:
         for first in range(0, len(cells), chunk):
             part = cells[first:first + chunk]
             try:
