@@ -57,11 +57,10 @@ FULL_CELLS = ((5, 0.2, 60.0, 4.0), (10, 0.2, 120.0, 4.0), (20, 0.1, 60.0, 4.0),
 
 @dataclass
 class Sample:
-    """One decision: the snapshot, the forecast for the chosen n, and when it was taken."""
+    """One decision: when, the snapshot, and the forecast for the n calls it started."""
 
     now: float
     snap: Snapshot
-    calls: int
     d_mean: np.ndarray
     d_sd: np.ndarray
     s_mean: np.ndarray
@@ -111,7 +110,7 @@ def forecast_sample(pacer: Pacer, snap: Snapshot, now: float, n: int) -> Sample:
     else:
         s_mean, s_var = fc.supply_mean, fc.supply_var
     loss = float(expected_abandons(fc, np.array([n]))[0])
-    return Sample(now, snap, n, d_mean, np.sqrt(np.maximum(d_var, 1e-12)), s_mean,
+    return Sample(now, snap, d_mean, np.sqrt(np.maximum(d_var, 1e-12)), s_mean,
                   np.sqrt(np.maximum(s_var, 1e-12)), loss)
 
 
