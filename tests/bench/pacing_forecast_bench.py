@@ -102,16 +102,9 @@ def forecast_sample(pacer: Pacer, snap: Snapshot, now: float, n: int) -> Sample:
     q = fc.new_due
     d_mean = fc.demand_mean + n * q
     d_var = fc.demand_var + n * q * (1.0 - q) + (n * q) ** 2 * fc.live_rel_var
-    if fc.supply_pmf is not None:
-        s = np.arange(fc.supply_pmf.shape[1])
-        busy_mean = fc.supply_pmf @ s
-        s_var = fc.supply_pmf @ (s * s) - busy_mean ** 2
-        s_mean = fc.ready_agents + busy_mean
-    else:
-        s_mean, s_var = fc.supply_mean, fc.supply_var
     loss = float(expected_abandons(fc, np.array([n]))[0])
-    return Sample(now, snap, d_mean, np.sqrt(np.maximum(d_var, 1e-12)), s_mean,
-                  np.sqrt(np.maximum(s_var, 1e-12)), loss)
+    return Sample(now, snap, d_mean, np.sqrt(np.maximum(d_var, 1e-12)), fc.supply_mean,
+                  np.sqrt(np.maximum(fc.supply_var, 1e-12)), loss)
 
 
 class RecordingSimulation(Simulation):
