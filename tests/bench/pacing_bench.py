@@ -14,7 +14,10 @@ seeds. Strategies (the baselines live here, not in the product):
                 target here (waiting calls only last the 1.2 s of patience, so the
                 level climbs to the cap), so the max level is tuned per cell;
 - closed-loop   floor((c F - A) / p), F = idle + sum P(busy agent frees within 10 s),
-                A = expected answers still due (our estimators), c tuned per cell;
+                A = expected answers still due (our estimators), c tuned per cell; it
+                stands in for our model inside the product's envelope, so like ours it
+                dials progressive while cold or while a window's budget at the legal
+                limit allows less than one more abandon (`limit_spent`);
 
 Tuning (closed-loop c, vicidial max level): each candidate on a grid runs once on a
 calibration seed (not one of the measured seeds); the largest whose abandon rate is
@@ -70,6 +73,7 @@ from pacing import (
     Reason,
     SimulationConfig,
     Snapshot,
+    limit_spent,
     line_cap,
     progressive_calls,
     simulate,
@@ -219,7 +223,10 @@ class VicidialTapered:
 
 
 class ClosedLoop(Pacer):
-    """floor((c F - A) / p): F = idle + sum P(free within 10 s), A = answers still due."""
+    """floor((c F - A) / p): F = idle + sum P(free within 10 s), A = answers still due.
+
+    The rule replaces the model only: the legal-limit fallback and the caps still apply.
+    """
 
     def __init__(self, settings: PacingSettings, c: float = 1.0, within: float = 10.0) -> None:
         super().__init__(settings)
@@ -232,6 +239,9 @@ class ClosedLoop(Pacer):
         """The closed-loop rule (progressive until the estimators have evidence)."""
         s = self.settings
         cap = line_cap(snap, s)
+        if limit_spent(snap, s):
+            return Decision(min(progressive_calls(snap), cap), Mode.PROGRESSIVE,
+                            Reason.BUDGET_SPENT)
         fc = self.model.forecast(snap, now)
         if not fc.trusted:
             return Decision(min(progressive_calls(snap), cap), Mode.PROGRESSIVE,
@@ -272,6 +282,10 @@ class Oracle(Pacer):
         """The truth needs no learning."""
 
 
+# A baseline's revision, bumped when its rule changes: the store reuses runs of the current
+# revision only (ours and the oracle are covered by the hash of the `pacing/` sources).
+# closed-loop 1: the legal-limit fallback, as ours has it.
+REVISIONS = {"closed-loop": 1}
 TUNE_GRID = {"closed-loop": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 0.85, 1.0),
              "vicidial": (1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 2.0, 3.0)}
 CALIBRATION_SEED = 10_000
@@ -313,6 +327,15 @@ class Job:
     target: float
     limit: float
     param: float | None = None
+    rev: int = 0
+
+
+def make_job(cell: tuple[int, float, float], strategy: str, seed: int,
+             args: argparse.Namespace, param: float | None = None) -> Job:
+    """The job of one run of a strategy in a cell; a baseline's runs carry its revision."""
+    n, p, h = cell
+    return Job(n, p, h, strategy, seed, args.hours, args.tick, args.target, args.limit,
+               param, REVISIONS.get(strategy, 0))
 
 
 Results = dict[tuple[int, float, float, str], list[dict[str, float]]]
@@ -400,8 +423,8 @@ def tune(pool: Any, cells: list[tuple[int, float, float]], args: argparse.Namesp
     """Per cell, the largest grid parameter of each tuned baseline that meets 85 % of target."""
     names = [s for s in TUNE_GRID if s in args.strategies]
     grid = {s: TUNE_GRID[s][1::3] if args.quick else TUNE_GRID[s] for s in names}
-    jobs = [Job(n, p, h, s, CALIBRATION_SEED, args.hours, args.tick, args.target, args.limit,
-                param) for (n, p, h) in cells for s in names for param in grid[s]]
+    jobs = [make_job(cell, s, CALIBRATION_SEED, args, param)
+            for cell in cells for s in names for param in grid[s]]
     if not jobs:
         return {}
     runs = run_all(pool, jobs, "tune", time.perf_counter(), store)
@@ -482,9 +505,8 @@ def main(argv: list[str] | None = None) -> int:
             part = cells[first:first + chunk]
             try:
                 part_tuned = tune(pool, part, args, store)
-                jobs = [Job(n, p, h, s, seed, args.hours, args.tick, args.target, args.limit,
-                            part_tuned.get((n, p, h, s)))
-                        for (n, p, h) in part for seed in range(args.seeds)
+                jobs = [make_job(cell, s, seed, args, part_tuned.get((*cell, s)))
+                        for cell in part for seed in range(args.seeds)
                         for s in args.strategies]
                 results.update(run_all(pool, jobs, "measure", t0, store))
             except MissingRuns as missing:
