@@ -2,9 +2,7 @@
 
 - `DurationEstimator`: an empirical distribution of a duration (ring time, AMD time,
   talk, wrap-up) on a log-spaced grid, with exponential forgetting; a lognormal prior
-  worth a few observations carries a cold start. Durations still running can join as
-  right-censored observations (Kaplan-Meier), which a cold start needs: its first
-  finished calls are its short ones.
+  worth a few observations carries a cold start.
 - `OutcomeMix`: shares of the call outcomes (human, machine, no answer, busy, failed) as
   a Dirichlet posterior with forgetting; its human share is a Beta posterior.
 - `CampaignEstimators`: all of the above for one campaign, fed with `CallOutcomes` and
@@ -88,28 +86,15 @@ class DurationEstimator:
         """Weight per grid bin: prior pseudo-counts plus decayed data."""
         return self._prior + self._data
 
-    def cdf_at_edges(self, running: FloatArray | None = None) -> FloatArray:
-        """The CDF at every grid edge (piecewise linear between them).
+    def cdf_at_edges(self) -> FloatArray:
+        """The CDF at every grid edge (piecewise linear between them)."""
+        c = np.concatenate(([0.0], np.cumsum(self.weights())))
+        out: FloatArray = c / c[-1]
+        return out
 
-        `running`: elapsed times of durations not over yet. They are right-censored
-        observations (Kaplan-Meier): without them, soon after a start the finished ones
-        are the short ones and the estimate is too short.
-        """
-        w = self.weights()
-        if running is None or len(running) == 0:
-            c = np.concatenate(([0.0], np.cumsum(w)))
-            out: FloatArray = c / c[-1]
-            return out
-        e = np.asarray(running, dtype=np.float64)
-        idx = np.clip(np.searchsorted(EDGES, e, side="right") - 1, 0, GRID_BINS - 1)
-        at_risk = np.cumsum((w + np.bincount(idx, minlength=GRID_BINS))[::-1])[::-1]
-        survival = np.cumprod(1.0 - w / at_risk)
-        survival[-1] = 0.0   # the last bin takes the tail
-        return np.concatenate(([0.0], 1.0 - survival))
-
-    def cdf(self, x: FloatArray | float, running: FloatArray | None = None) -> FloatArray:
-        """P(duration <= x), vectorised (`running` as in `cdf_at_edges`)."""
-        return np.asarray(np.interp(x, EDGES, self.cdf_at_edges(running)), dtype=np.float64)
+    def cdf(self, x: FloatArray | float) -> FloatArray:
+        """P(duration <= x), vectorised."""
+        return np.asarray(np.interp(x, EDGES, self.cdf_at_edges()), dtype=np.float64)
 
     def mean(self) -> float:
         """The mean of the distribution (bin midpoints)."""

@@ -4,8 +4,7 @@ On a grid t_1 < ... < t_K (step `horizon_step`, long enough for a new call to ri
 out, pass AMD and reach its deadline) the model forecasts, cumulatively:
 
 - supply S_k: agents free by t_k = ready agents + each talking agent's probability of
-  finishing talk and wrap-up by t_k given its elapsed time (+ each wrap-up agent's); the
-  talk-time distribution counts the talks still running as censored (Kaplan-Meier);
+  finishing talk and wrap-up by t_k given its elapsed time (+ each wrap-up agent's);
 - demand D_k: live answers whose 2-second deadline falls by t_k, from the calls in
   flight given their stage and elapsed time, plus q_k per new call.
 
@@ -53,7 +52,7 @@ AMD_SPAN = 6.0   # seconds of AMD the forecast follows; longer is treated as thi
 EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exact
 BUDGET_SCALE = 2.0     # abandons of budget surplus (or debt) that move the pace by e
 RELATIVE_MARGIN = 0.1  # share of a window's budget kept in hand, besides z abandons
-PACE_UP = 2.0          # the pace never exceeds exp(PACE_UP) x target
+PACE_UP = 0.5          # the pace never exceeds exp(PACE_UP) x target
 _RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -273,8 +272,7 @@ class ModelForecaster:
         rows = []
         busy = np.asarray(snap.busy_elapsed, dtype=np.float64)
         if busy.size:
-            talk_cdf = self.estimators.talk.cdf_at_edges(running=busy)
-            f = np.interp(busy[:, None] + self.u[None, :], EDGES, talk_cdf)
+            f = np.interp(busy[:, None] + self.u[None, :], EDGES, self._talk_cdf)
             surv = 1.0 - f[:, :1]
             pmf = np.diff(f, axis=1) / np.maximum(surv, 1e-300)
             pmf[surv[:, 0] < 1e-6] = 0.0   # beyond anything seen: assume no supply
@@ -308,6 +306,7 @@ class ModelForecaster:
                 return
         self._cached = (version, now if now is not None else 0.0)
         self._build_call_matrices()
+        self._talk_cdf = self.estimators.talk.cdf_at_edges()
         self._wrap_cdf = self.estimators.wrapup.cdf_at_edges()
         self._wrap_m = self._wrap_matrix()
 

@@ -43,29 +43,6 @@ def test_forgetting_tracks_a_change() -> None:
     assert est.quantile(0.5) == pytest.approx(200.0, rel=0.08)
 
 
-def test_running_durations_correct_the_early_bias() -> None:
-    rng = np.random.default_rng(3)
-    calls = 60.0 * np.exp(0.5 * rng.standard_normal(4000))   # all started at t = 0
-    now = 50.0
-    est = DurationEstimator(median=10.0, sigma=1.0)   # a wrong prior
-    est.update(calls[calls <= now])
-    running = np.full(int((calls > now).sum()), now)
-    truth = 0.5 * math.erfc(-math.log(40.0 / 60.0) / (0.5 * math.sqrt(2.0)))   # P(<= 40 s)
-    finished_only = float(est.cdf(40.0))
-    with_running = float(est.cdf(40.0, running=running))
-    assert finished_only > 0.5 > truth            # the finished calls are the short ones
-    assert with_running == pytest.approx(truth, abs=0.02)
-
-
-def test_running_durations_change_nothing_when_there_are_none() -> None:
-    est = DurationEstimator(median=30.0, sigma=0.8)
-    est.update(np.array([12.0, 40.0, 95.0]))
-    plain = est.cdf_at_edges()
-    assert np.allclose(est.cdf_at_edges(running=np.array([])), plain)
-    assert np.all(np.diff(est.cdf_at_edges(running=np.array([5.0, 300.0]))) >= 0)
-    assert est.cdf_at_edges(running=np.array([5.0, 300.0]))[-1] == 1.0
-
-
 def test_bad_values_are_ignored() -> None:
     est = DurationEstimator(median=10.0, sigma=0.5)
     est.update(np.array([np.nan, -1.0, np.inf]))

@@ -18,7 +18,7 @@ from pacing import (
     choose_calls,
     expected_abandons,
 )
-from pacing.model import PACE_UP, pace, poisson_binomial
+from pacing.model import pace, poisson_binomial
 from tests.pacing.helpers import make_snapshot
 
 SETTINGS = PacingSettings()
@@ -108,7 +108,7 @@ def test_pace_follows_the_budget() -> None:
     fresh = AbandonBudget(("24h",), np.array([0.0]), np.array([0.0]))
     assert pace(budget(17.0), SETTINGS) > pace(budget(19.0), SETTINGS) > pace(budget(23.0),
                                                                              SETTINGS)
-    assert pace(budget(0.0), SETTINGS) == pytest.approx(np.exp(PACE_UP) * SETTINGS.target_abandon_rate)
+    assert pace(budget(0.0), SETTINGS) == pytest.approx(np.exp(0.5) * SETTINGS.target_abandon_rate)
     assert pace(fresh, SETTINGS) < 0.5 * SETTINGS.target_abandon_rate
 
 
