@@ -30,7 +30,8 @@ Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--j
        [--store runs.jsonl] [--chunk C] [--stored-only] [--markdown]
 `--store` keeps every finished run (tuning runs included) as a JSON line and skips runs
 already there, so the full grid can be built over several sittings and its table printed
-from the store (runs of other `pacing/` code, by a hash of its sources, are not reused);
+from the store (runs of other `pacing/` code, by a hash of its sources, or of another
+revision of a baseline's rule, `REVISIONS`, are not reused);
 `--chunk` tunes and measures C cells at a time, so a stopped run leaves whole cells
 behind; `--stored-only` runs nothing and reports the cells whose runs are all in the
 store, cell by cell (the others are named and skipped). The last line is
