@@ -62,7 +62,6 @@ from pacing import (
     CampaignEstimators,
     CustomerModel,
     Decision,
-    Forecast,
     HandleTimes,
     Lognormal,
     Mode,
@@ -257,16 +256,11 @@ class ClosedLoop(Pacer):
 class OracleForecaster(ModelForecaster):
     """Our model with the true parameters and each busy agent's true remaining time."""
 
-    def supply(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-        """Deterministic supply: agent i is free from its true remaining time on."""
+    def free_matrix(self, snap: Snapshot) -> np.ndarray:
+        """Certain supply: an agent is free by t_k exactly when its true time is up."""
         remaining = np.concatenate((np.asarray(snap.busy_remaining),
                                     np.asarray(snap.wrapup_remaining)))
-        mean = snap.ready_agents + (remaining[:, None] <= self.t[None, :]).sum(axis=0)
-        return mean.astype(np.float64), np.zeros(self.k)
-
-    def forecast(self, snap: Snapshot, now: float) -> Forecast:
-        """The model's forecast; the estimators are the truth and never change."""
-        return super().forecast(snap, now)
+        return (remaining[:, None] <= self.t[None, :]).astype(np.float64)
 
 
 class Oracle(Pacer):
@@ -285,8 +279,9 @@ class Oracle(Pacer):
 
 # A baseline's revision, bumped when its rule changes: the store reuses runs of the current
 # revision only (ours and the oracle are covered by the hash of the `pacing/` sources).
-# closed-loop 1: the legal-limit fallback, as ours has it.
-REVISIONS = {"closed-loop": 1}
+# closed-loop 1: the legal-limit fallback, as ours has it. oracle 1: told the true remaining
+# times (revision 0 overrode `supply`, which the model had stopped calling: true parameters only).
+REVISIONS = {"closed-loop": 1, "oracle": 1}
 TUNE_GRID = {"closed-loop": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 0.85, 1.0),
              "vicidial": (1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 2.0, 3.0)}
 CALIBRATION_SEED = 10_000
