@@ -1,5 +1,13 @@
 """The `dialer` command-line interface."""
 
+import os
+
+# An engine paces with small numpy products; BLAS worker threads would only contend with
+# the event loop and the other processes (decide() at 200 agents: 8 ms instead of 0.3 ms
+# with both cores busy). Set before numpy loads; an explicit setting wins.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
 from dialer.cli.app import build_parser, main
 
 __all__ = ["build_parser", "main"]
