@@ -568,6 +568,9 @@ class Engine:
         self.store.update_attempt(call.attempt_id, state=AttemptState.CLOSED, ended_at=now,
                                   hangup_cause=event.cause, outcome=call.outcome)
         self._publish_call(call, "ended", str(call.stage))
+        if call.connected_at is not None:
+            runner.pacer.observe_handles(pacing.HandleTimes.talk_ended(
+                loop_now - call.connected_at, call.connected_at))
         agent = call.agent
         if agent is not None and self.agents.by_channel(agent.channel_id) is agent:
             self.agents.set_state(agent, AgentState.WRAP_UP, loop_now)
@@ -588,9 +591,9 @@ class Engine:
     async def _finish_wrapup(self, agent: AgentSession, call: Call) -> None:
         runner = self.runners[call.campaign_id]
         loop_now = self._now()
-        if call.connected_at is not None and call.ended_at is not None:
-            runner.pacer.observe_handles(pacing.HandleTimes.one(
-                call.ended_at - call.connected_at, loop_now - call.ended_at))
+        if call.ended_at is not None:
+            runner.pacer.observe_handles(pacing.HandleTimes.wrapup_ended(
+                loop_now - call.ended_at))
         self._handled.pop(call.attempt_id, None)
         if self.agents.by_channel(agent.channel_id) is agent and \
                 agent.state is AgentState.WRAP_UP:

@@ -5,7 +5,7 @@ Decision API (the engine calls it every 0.25-1 s per campaign)::
     pacer = Pacer(PacingSettings(mode=Mode.PREDICTIVE, target_abandon_rate=0.02))
     decision = pacer.decide(snapshot, now)        # -> Decision(calls, mode, reason, ...)
     pacer.observe_calls(CallOutcomes(...))         # pre-agent outcomes, as they end
-    pacer.observe_handles(HandleTimes(...))        # talk + wrap-up, as agents finish
+    pacer.observe_handles(HandleTimes(...))        # talks and wrap-ups, as each ends
 
 `Snapshot` is one campaign now: `ready_agents`; `busy_elapsed` (seconds each talking
 agent has been connected); `wrapup_elapsed`; per call not yet connected its
@@ -23,8 +23,9 @@ campaign (too few outcomes, answers or handle times seen — at least one finish
 agent call per agent, as early finishes are the short calls) dials progressively too.
 
 Estimators (`CampaignEstimators`): outcome shares and the live-answer Beta posterior,
-ring time, busy/failed time, AMD time per verdict, talk and wrap-up, each empirical
-with exponential forgetting and a lognormal prior for the cold start.
+ring time, busy/failed time, AMD time per verdict and wrap-up, each empirical with
+exponential forgetting and a lognormal prior for the cold start; talk time (`TalkSurvival`)
+counts the running talks too, censored, and forgets by when talks began.
 
 Accounting (`AbandonAccounting`): answers and abandons per window (`Window`, as data:
 rolling seconds or a calendar month), with the UK-style AMD false-positive estimate.
@@ -68,6 +69,7 @@ from pacing.pacer import (
                                progressive_calls,
 )
 from pacing.simulator import AgentShift, Simulation, SimulationConfig, simulate
+from pacing.talk_survival import TalkSurvival
 from pacing.types import (
                                AbandonBudget,
                                CallOutcomes,
@@ -116,6 +118,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_public_surface.py che
     "SimulationConfig",
     "SimulationResult",
     "Snapshot",
+    "TalkSurvival",
     "Truth",
     "Window",
     "choose_calls",

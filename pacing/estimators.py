@@ -1,8 +1,9 @@
 """Online, vectorised estimators of what the model needs to know about a campaign.
 
 - `DurationEstimator`: an empirical distribution of a duration (ring time, AMD time,
-  talk, wrap-up) on a log-spaced grid, with exponential forgetting; a lognormal prior
+  wrap-up) on a log-spaced grid, with exponential forgetting; a lognormal prior
   worth a few observations carries a cold start.
+- `TalkSurvival` (in `pacing.talk_survival`): talk time, from finished and running talks.
 - `OutcomeMix`: shares of the call outcomes (human, machine, no answer, busy, failed) as
   a Dirichlet posterior with forgetting; its human share is a Beta posterior.
 - `CampaignEstimators`: all of the above for one campaign, fed with `CallOutcomes` and
@@ -19,40 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pacing.distributions import EDGES, GRID_BINS, lognormal_cdf
 from pacing.errors import InvalidSettings
+from pacing.talk_survival import TalkSurvival
 from pacing.types import N_OUTCOMES, CallOutcomes, FloatArray, HandleTimes, IntArray, Outcome
-
-# One grid for every duration: 0.05 s to 2 h, about 4.6 % per bin.
-GRID_LO = 0.05
-GRID_HI = 7200.0
-GRID_BINS = 256
-EDGES: FloatArray = np.concatenate(([0.0], np.geomspace(GRID_LO, GRID_HI, GRID_BINS)))
 
 
 def _decay(memory: float) -> float:
     if not memory > 1.0:
         raise InvalidSettings("memory", memory)
     return 1.0 - 1.0 / memory if math.isfinite(memory) else 1.0
-
-
-def lognormal_cdf(x: FloatArray, median: float, sigma: float) -> FloatArray:
-    """CDF of a lognormal with this median and log-sd, at `x` (0 for x <= 0)."""
-    x = np.asarray(x, dtype=np.float64)
-    z = np.full(x.shape, -np.inf)
-    pos = x > 0
-    z[pos] = (np.log(x[pos]) - math.log(median)) / sigma
-    return normal_cdf(z)
-
-
-def normal_cdf(z: FloatArray) -> FloatArray:
-    """Standard normal CDF, vectorised (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7)."""
-    z = np.asarray(z, dtype=np.float64)
-    x = np.abs(z) / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.3275911 * x)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-                + t * (-1.453152027 + t * 1.061405429))))
-    erf = 1.0 - poly * np.exp(-x * x)
-    return 0.5 * (1.0 + np.sign(z) * erf)
 
 
 class DurationEstimator:
@@ -203,7 +180,7 @@ class CampaignEstimators:
         self.reject = dur(p.reject)        # origination -> busy / failed
         self.amd_human = dur(p.amd_human)  # answer -> HUMAN verdict
         self.amd_machine = dur(p.amd_machine)
-        self.talk = dur(p.talk)
+        self.talk = TalkSurvival(p.talk[0], p.talk[1], prior_weight=w, memory=memory)
         self.wrapup = dur(p.wrapup)
         self.answers = 0                   # HUMAN outcomes seen
         self.abandons = 0
@@ -233,8 +210,8 @@ class CampaignEstimators:
         self.abandons += int(np.asarray(calls.abandoned, dtype=bool)[human].sum())
 
     def record_handles(self, handles: HandleTimes) -> None:
-        """Feed agent calls that finished."""
-        self.talk.update(handles.talk_seconds)
+        """Feed talks and wrap-ups that ended."""
+        self.talk.update(handles.talk_seconds, handles.talk_started)
         self.wrapup.update(handles.wrapup_seconds)
 
     def trusted(self, min_outcomes: int, min_answers: int, min_handles: int) -> bool:

@@ -4,7 +4,8 @@ On a grid t_1 < ... < t_K (step `horizon_step`, long enough for a new call to ri
 out, pass AMD and reach its deadline) the model forecasts, cumulatively:
 
 - supply S_k: agents free by t_k = ready agents + each talking agent's probability of
-  finishing talk and wrap-up by t_k given its elapsed time (+ each wrap-up agent's);
+  finishing talk and wrap-up by t_k given its elapsed time (+ each wrap-up agent's), the
+  talk times estimated from the finished talks and the running ones alike;
 - demand D_k: live answers whose 2-second deadline falls by t_k, from the calls in
   flight given their stage and elapsed time, plus q_k per new call.
 
@@ -37,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pacing.estimators import EDGES, CampaignEstimators, normal_cdf
+from pacing.distributions import EDGES, normal_cdf
+from pacing.estimators import CampaignEstimators
 from pacing.types import (
     AbandonBudget,
     CallStage,
@@ -52,7 +54,7 @@ AMD_SPAN = 6.0   # seconds of AMD the forecast follows; longer is treated as thi
 EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exact
 BUDGET_SCALE = 2.0     # abandons of budget surplus (or debt) that move the pace by e
 RELATIVE_MARGIN = 0.1  # share of a window's budget kept in hand, besides z abandons
-PACE_UP = 0.5          # the pace never exceeds exp(PACE_UP) x target
+PACE_UP = 2.0          # the pace never exceeds exp(PACE_UP) x target
 _RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -234,7 +236,7 @@ class ModelForecaster:
         """Supply and demand curves for this snapshot."""
         self._refresh(now)
         s = self.settings
-        free = self.free_matrix(snap)
+        free = self.free_matrix(snap, now)
         supply_mean = snap.ready_agents + free.sum(axis=0)
         supply_var = (free * (1.0 - free)).sum(axis=0)
         stage = np.asarray(snap.call_stage)
@@ -262,17 +264,21 @@ class ModelForecaster:
         return Forecast(supply_mean, supply_var, demand_mean, demand_var, self._new_due,
                         self._live_rel_var, trusted, pmf, fixed, snap.ready_agents)
 
-    def free_matrix(self, snap: Snapshot) -> FloatArray:
+    def free_matrix(self, snap: Snapshot, now: float) -> FloatArray:
         """P(agent free by t_k) per talking or wrap-up agent: (agents, K)."""
-        return self.free_probabilities(snap)
+        return self.free_probabilities(snap, now)
 
-    def free_probabilities(self, snap: Snapshot) -> FloatArray:
-        """P(agent free by t_k) per talking or wrap-up agent: (agents, K)."""
-        self._refresh(now=None)
+    def free_probabilities(self, snap: Snapshot, now: float) -> FloatArray:
+        """P(agent free by t_k) per talking or wrap-up agent: (agents, K).
+
+        The talk-time curve counts the running talks too (censored at their elapsed time).
+        """
+        self._refresh(now)
         rows = []
         busy = np.asarray(snap.busy_elapsed, dtype=np.float64)
         if busy.size:
-            f = np.interp(busy[:, None] + self.u[None, :], EDGES, self._talk_cdf)
+            talk_cdf = self.estimators.talk.cdf_at_edges(now, busy)
+            f = np.interp(busy[:, None] + self.u[None, :], EDGES, talk_cdf)
             surv = 1.0 - f[:, :1]
             pmf = np.diff(f, axis=1) / np.maximum(surv, 1e-300)
             pmf[surv[:, 0] < 1e-6] = 0.0   # beyond anything seen: assume no supply
@@ -297,16 +303,15 @@ class ModelForecaster:
         w: FloatArray = np.where(x > 0, self.estimators.wrapup.cdf(np.maximum(x, 0.0)), 0.0)
         return w
 
-    def _refresh(self, now: float | None) -> None:
+    def _refresh(self, now: float) -> None:
         """Rebuild the cached curves when the estimates changed (at most every `refresh` s)."""
         version = self.estimators.version
         if self._cached is not None:
             seen, when = self._cached
-            if seen == version or now is None or now - when < self.refresh:
+            if seen == version or now - when < self.refresh:
                 return
-        self._cached = (version, now if now is not None else 0.0)
+        self._cached = (version, now)
         self._build_call_matrices()
-        self._talk_cdf = self.estimators.talk.cdf_at_edges()
         self._wrap_cdf = self.estimators.wrapup.cdf_at_edges()
         self._wrap_m = self._wrap_matrix()
 

@@ -14,6 +14,7 @@ idle agent takes the next call.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -132,6 +133,7 @@ class Simulation:
         self.agent_state = np.full(n, _OFF, dtype=np.int64)
         self.agent_connect = np.zeros(n)
         self.agent_talk_end = np.zeros(n)
+        self.agent_talk_told = np.zeros(n, dtype=bool)   # its talk reported to the policy
         self.agent_free_at = np.zeros(n)
         self.agent_leaving = np.zeros(n, dtype=bool)
         self.ready: deque[int] = deque()
@@ -149,6 +151,7 @@ class Simulation:
         self._done_abandoned: list[bool] = []
         self._done_talk: list[float] = []     # handle times not yet reported
         self._done_wrap: list[float] = []
+        self._done_start: list[float] = []
 
     def run(self) -> SimulationResult:
         """Simulate to the end and summarise."""
@@ -190,6 +193,7 @@ class Simulation:
         now = self.now
         self._expire_queue(now)
         self._release_finished(now)
+        self._talks_ended(now)
         self._report()
         snap = self._snapshot(now)
         self.log.sample_lines(snap.lines)
@@ -206,8 +210,11 @@ class Simulation:
 
     def _agent_free(self, agent: int) -> None:
         now = self.now
-        self._done_talk.append(self.agent_talk_end[agent] - self.agent_connect[agent])
+        told = self.agent_talk_told[agent]
+        self._done_talk.append(math.nan if told else
+                               self.agent_talk_end[agent] - self.agent_connect[agent])
         self._done_wrap.append(now - self.agent_talk_end[agent])
+        self._done_start.append(math.nan if told else self.agent_connect[agent])
         if self.agent_leaving[agent]:
             self.agent_state[agent] = _OFF
             self.agent_leaving[agent] = False
@@ -248,6 +255,7 @@ class Simulation:
         self.agent_state[agent] = _BUSY
         self.agent_connect[agent] = now
         self.agent_talk_end[agent] = now + c.talk[slot]
+        self.agent_talk_told[agent] = False
         self.agent_free_at[agent] = now + c.talk[slot] + c.wrapup[slot]
         self._push(self.agent_free_at[agent], _FREE, agent)
         self.log.connect(now, c.talk[slot])
@@ -286,6 +294,17 @@ class Simulation:
                                                np.zeros(done.size, dtype=bool)))
         c.release(done)
 
+    def _talks_ended(self, now: float) -> None:
+        """Queue the talks that ended since the last tick (their agents are in wrap-up)."""
+        ended = np.flatnonzero((self.agent_state == _BUSY) & ~self.agent_talk_told
+                               & (self.agent_talk_end <= now))
+        if ended.size:
+            self.agent_talk_told[ended] = True
+            talk = self.agent_talk_end[ended] - self.agent_connect[ended]
+            self._done_talk.extend(talk.tolist())
+            self._done_wrap.extend([math.nan] * ended.size)
+            self._done_start.extend(self.agent_connect[ended].tolist())
+
     def _report(self) -> None:
         """Tell the policy what ended since the last tick (in batches)."""
         if self._done_ring:
@@ -298,9 +317,11 @@ class Simulation:
             self._done_abandoned.clear()
         if self._done_talk:
             self.policy.observe_handles(HandleTimes(np.array(self._done_talk),
-                                                    np.array(self._done_wrap)))
+                                                    np.array(self._done_wrap),
+                                                    np.array(self._done_start)))
             self._done_talk.clear()
             self._done_wrap.clear()
+            self._done_start.clear()
 
     def _originate(self, n: int) -> None:
         fates = self._draw(n)

@@ -8,6 +8,7 @@ as floats; elapsed times are measured by the caller against the same clock as `n
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -214,15 +215,35 @@ class CallOutcomes:
 
 @dataclass(frozen=True)
 class HandleTimes:
-    """Agent calls that finished: talk seconds, then wrap-up seconds (arrays)."""
+    """Agent calls as they finish: talk seconds, wrap-up seconds (arrays of one length).
+
+    Report each talk as it ends and each wrap-up as it ends (nan in the other column), or
+    both together. `talk_started`: when each talk began, on the clock of `now` and the
+    snapshots (nan with no talk). The talk-time estimate weighs talks by when they began
+    and counts the running ones as censored (`pacing.talk_survival`), so a talk reported
+    only after its wrap-up would be missing from both for that while.
+    """
 
     talk_seconds: FloatArray
     wrapup_seconds: FloatArray
+    talk_started: FloatArray
 
     @classmethod
-    def one(cls, talk_seconds: float, wrapup_seconds: float) -> HandleTimes:
+    def one(cls, talk_seconds: float, wrapup_seconds: float, talk_started: float
+            ) -> HandleTimes:
         """A batch of a single agent call."""
-        return cls(np.array([talk_seconds]), np.array([wrapup_seconds]))
+        return cls(np.array([talk_seconds]), np.array([wrapup_seconds]),
+                   np.array([talk_started]))
+
+    @classmethod
+    def talk_ended(cls, talk_seconds: float, talk_started: float) -> HandleTimes:
+        """One talk that just ended (its wrap-up follows)."""
+        return cls.one(talk_seconds, math.nan, talk_started)
+
+    @classmethod
+    def wrapup_ended(cls, wrapup_seconds: float) -> HandleTimes:
+        """One wrap-up that just ended (its talk was reported when it ended)."""
+        return cls.one(math.nan, wrapup_seconds, math.nan)
 
     def __len__(self) -> int:
         return len(self.talk_seconds)

@@ -30,7 +30,7 @@ Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--j
        [--store runs.jsonl] [--chunk C] [--stored-only] [--markdown]
 `--store` keeps every finished run (tuning runs included) as a JSON line and skips runs
 already there, so the full grid can be built over several sittings and its table printed
-from the store (runs of other `pacing/` code, by a hash of its sources, or of another
+from the store (runs of other `pacing/` code, by a hash of its syntax trees, or of another
 revision of a baseline's rule, `REVISIONS`, are not reused);
 `--chunk` tunes and measures C cells at a time, so a stopped run leaves whole cells
 behind; `--stored-only` runs nothing and reports the cells whose runs are all in the
@@ -41,17 +41,24 @@ store, cell by cell (the others are named and skipped). The last line is
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import hashlib
 import json
 import math
 import multiprocessing
+import os
 import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+# The runs are parallel processes on every core: BLAS worker threads would only contend
+# (an 8 h run at N = 200 took up to 4x longer). Set before numpy loads.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 import numpy as np
 
@@ -103,7 +110,8 @@ def true_estimators(cust: CustomerModel, seed: int = 12345) -> CampaignEstimator
     amd = np.where(answered, fates.verdict - np.where(answered, fates.answer, 0.0), np.nan)
     est.record_calls(CallOutcomes(fates.outcome, ring, amd, np.zeros(len(fates), dtype=bool)))
     human = fates.outcome == Outcome.HUMAN
-    est.record_handles(HandleTimes(fates.talk[human], fates.wrapup[human]))
+    est.record_handles(HandleTimes(fates.talk[human], fates.wrapup[human],
+                                   np.zeros(int(human.sum()))))
     return est
 
 
@@ -246,7 +254,7 @@ class ClosedLoop(Pacer):
         if not fc.trusted:
             return Decision(min(progressive_calls(snap), cap), Mode.PROGRESSIVE,
                             Reason.COLD_START)
-        free = snap.ready_agents + float(self.model.free_probabilities(snap)[:, self.k].sum())
+        free = snap.ready_agents + float(self.model.free_probabilities(snap, now)[:, self.k].sum())
         due = float(fc.demand_mean[-1])
         p = self.estimators.outcomes.share(Outcome.HUMAN)
         n = math.floor((self.c * free - due) / p) if p > 0 else 0
@@ -256,7 +264,7 @@ class ClosedLoop(Pacer):
 class OracleForecaster(ModelForecaster):
     """Our model with the true parameters and each busy agent's true remaining time."""
 
-    def free_matrix(self, snap: Snapshot) -> np.ndarray:
+    def free_matrix(self, snap: Snapshot, now: float) -> np.ndarray:
         """Certain supply: an agent is free by t_k exactly when its true time is up."""
         remaining = np.concatenate((np.asarray(snap.busy_remaining),
                                     np.asarray(snap.wrapup_remaining)))
@@ -349,11 +357,27 @@ def run_job(job: Job) -> tuple[Job, dict[str, float]]:
                  "secs": time.perf_counter() - t0}
 
 
-def pacing_code() -> str:
-    """A short hash of the `pacing` package's sources: the code a stored run measured."""
+PACKAGE = Path(__file__).resolve().parents[2] / "pacing"
+
+
+def pacing_code(package: Path = PACKAGE) -> str:
+    """A short hash of the `pacing` package's code: the code a stored run measured.
+
+    It hashes each module's syntax tree with the docstrings left out, so comments and
+    docstrings can be corrected without losing the stored runs (a new Python minor version
+    may change the trees, and so the hash: the runs are then measured again).
+    """
     digest = hashlib.sha256()
-    for source in sorted((Path(__file__).resolve().parents[2] / "pacing").glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    for source in sorted(package.glob("*.py")):
+        tree = ast.parse(source.read_bytes())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                           | ast.AsyncFunctionDef) and node.body
+                    and isinstance(node.body[0], ast.Expr)
+                    and isinstance(node.body[0].value, ast.Constant)
+                    and isinstance(node.body[0].value.value, str)):
+                node.body = node.body[1:]
+        digest.update(source.name.encode() + b"\0" + ast.dump(tree).encode())
     return digest.hexdigest()[:12]
 
 

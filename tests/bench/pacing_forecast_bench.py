@@ -13,9 +13,11 @@ against what the simulator's pre-drawn fates make of them:
 
 The baseline is the realised loss of the same decisions in the same run; the ratio
 realised / forecast is the model's bias on the loss (1.0 = unbiased). The first half hour
-of each run (cold start) is left out.
+of each run (cold start) is left out; `--warmup 150 --hours 0.5` looks at the cold start
+instead (minutes 2.5-30).
 
 Usage: python tests/bench/pacing_forecast_bench.py [--quick] [--hours H] [--every K]
+                                                   [--warmup SECONDS]
 The last line is `BENCH pacing_forecast key=value ...`.
 """
 
@@ -23,9 +25,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
+
+# The model's numpy products are small: BLAS worker threads only contend with whatever
+# else runs (see pacing_bench.py). Set before numpy loads.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 import numpy as np
 from pacing_bench import customers
@@ -74,13 +82,14 @@ class Watcher:
 
     pacer: Pacer
     every: int
+    warmup: float = WARMUP
     samples: list[Sample] = field(default_factory=list)
     seen: int = 0
 
     def decide(self, snap: Snapshot, now: float) -> Decision:
         """Decide as the pacer does; record the forecast behind a sampled decision."""
         d = self.pacer.decide(snap, now)
-        if d.mode is not Mode.PREDICTIVE or now < WARMUP:
+        if d.mode is not Mode.PREDICTIVE or now < self.warmup:
             return d
         self.seen += 1
         if self.seen % self.every == 0:
@@ -155,13 +164,13 @@ class CellResult:
         return self.loss_realised / self.loss_forecast if self.loss_forecast > 0 else math.nan
 
 
-def run_cell(n: int, p: float, handle: float, hours: float, every: int, seed: int = 0
-             ) -> CellResult:
+def run_cell(n: int, p: float, handle: float, hours: float, every: int, seed: int = 0,
+             warmup: float = WARMUP) -> CellResult:
     """Simulate one cell with the watcher; compare each sampled forecast with its truth."""
     t0 = time.perf_counter()
     settings = PacingSettings()
     cust: CustomerModel = customers(p, handle)
-    watcher = Watcher(Pacer(settings), every)
+    watcher = Watcher(Pacer(settings), every, warmup)
     sim = RecordingSimulation(SimulationConfig.steady(cust, n, hours, tick=1.0), watcher,
                               seed)
     sim.run()
@@ -200,9 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=None,
                     help="simulated hours per cell (default: per cell, 1-4)")
     ap.add_argument("--every", type=int, default=5, help="sample every K-th decision")
+    ap.add_argument("--warmup", type=float, default=WARMUP,
+                    help="seconds left out at the start of each run (default: 1800)")
     args = ap.parse_args(argv)
     cells = QUICK_CELLS if args.quick else FULL_CELLS
-    print(f"# {len(cells)} cells (first {WARMUP / 60:.0f} min of each run left out), "
+    print(f"# {len(cells)} cells (first {args.warmup / 60:.1f} min of each run left out), "
           f"every {args.every}th predictive decision, seed 0")
     print(f"{'N':>4} {'p':>4} {'AHT':>4} {'h':>4} {'decisions':>9} {'answers fc/real':>16} "
           f"{'z(D) mean sd worst':>19} {'z(S) mean sd worst':>19} {'loss fc':>8} "
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for n, p, h, hours in cells:
         hours = args.hours or hours
-        r = run_cell(n, p, h, hours, args.every)
+        r = run_cell(n, p, h, hours, args.every, warmup=args.warmup)
         print(f"{n:>4} {p:>4} {h:>4.0f} {hours:>4} {r.decisions:>9} {r.answers_forecast:>8.0f}/"
               f"{r.answers_realised:<7.0f} {r.d_z[0]:>+6.2f} {r.d_z[1]:>5.2f} {r.d_z[2]:>5.2f}  "
               f"{r.s_z[0]:>+6.2f} {r.s_z[1]:>5.2f} {r.s_z[2]:>5.2f} {r.loss_forecast:>8.1f} "

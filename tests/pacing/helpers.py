@@ -25,7 +25,7 @@ def trained_estimators(cust: CustomerModel, n: int = 20_000, seed: int = 5) -> C
     amd[answered] = f.verdict[answered] - f.answer[answered]
     est.record_calls(CallOutcomes(f.outcome, ring, amd, np.zeros(n, dtype=bool)))
     human = f.outcome == Outcome.HUMAN
-    est.record_handles(HandleTimes(f.talk[human], f.wrapup[human]))
+    est.record_handles(HandleTimes(f.talk[human], f.wrapup[human], np.zeros(int(human.sum()))))
     return est
 
 

@@ -18,7 +18,7 @@ from pacing import (
     choose_calls,
     expected_abandons,
 )
-from pacing.model import pace, poisson_binomial
+from pacing.model import PACE_UP, pace, poisson_binomial
 from tests.pacing.helpers import make_snapshot
 
 SETTINGS = PacingSettings()
@@ -65,7 +65,7 @@ def test_busy_agents_free_as_their_handle_time_says(
     talk = customers.talk.draw(rng, 400_000)
     wrap = customers.wrapup.draw(rng, 400_000)
     for elapsed in (20.0, 120.0):
-        p = fc.free_probabilities(make_snapshot(0, [elapsed], []))[0]
+        p = fc.free_probabilities(make_snapshot(0, [elapsed], []), 0.0)[0]
         alive = talk > elapsed
         truth = np.mean((talk[alive] - elapsed + wrap[alive]) <= fc.t[-1])
         assert p[-1] == pytest.approx(truth, abs=0.02)
@@ -108,7 +108,8 @@ def test_pace_follows_the_budget() -> None:
     fresh = AbandonBudget(("24h",), np.array([0.0]), np.array([0.0]))
     assert pace(budget(17.0), SETTINGS) > pace(budget(19.0), SETTINGS) > pace(budget(23.0),
                                                                              SETTINGS)
-    assert pace(budget(0.0), SETTINGS) == pytest.approx(np.exp(0.5) * SETTINGS.target_abandon_rate)
+    ceiling = np.exp(PACE_UP) * SETTINGS.target_abandon_rate
+    assert pace(budget(0.0), SETTINGS) == pytest.approx(ceiling)
     assert pace(fresh, SETTINGS) < 0.5 * SETTINGS.target_abandon_rate
 
 

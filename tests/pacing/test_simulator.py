@@ -7,12 +7,16 @@ import pytest
 
 from pacing import (
     AgentShift,
+    CallOutcomes,
     CustomerModel,
+    Decision,
+    HandleTimes,
     Lognormal,
     Mode,
     Pacer,
     PacingSettings,
     SimulationConfig,
+    Snapshot,
     simulate,
 )
 
@@ -67,3 +71,37 @@ def test_agents_log_in_and_out() -> None:
     r = simulate(cfg, Pacer(PacingSettings(mode=Mode.PROGRESSIVE)), seed=3)
     assert r.agent_hours == pytest.approx(1.25, abs=0.05)   # a busy agent finishes first
     assert 0 < r.occupancy < 1
+
+
+class Recorder:
+    """Our pacer, noting when each batch of handle times arrives (the tick after the decide)."""
+
+    def __init__(self) -> None:
+        self.pacer = Pacer(PacingSettings())
+        self.now = 0.0
+        self.rows: list[tuple[float, float, float, float]] = []   # at, talk, wrap-up, start
+
+    def decide(self, snap: Snapshot, now: float) -> Decision:
+        self.now = now
+        return self.pacer.decide(snap, now)
+
+    def observe_calls(self, calls: CallOutcomes) -> None:
+        self.pacer.observe_calls(calls)
+
+    def observe_handles(self, handles: HandleTimes) -> None:
+        at = self.now + 1.0   # reports come at a tick, before its decide
+        self.rows += [(at, t, w, s) for t, w, s in zip(handles.talk_seconds,
+                      handles.wrapup_seconds, handles.talk_started, strict=True)]
+        self.pacer.observe_handles(handles)
+
+
+def test_talks_are_reported_as_they_end_and_wrap_ups_as_they_end() -> None:
+    rec = Recorder()
+    simulate(config(agents=10, hours=1.0), rec, seed=3)
+    rows = np.array(rec.rows)
+    talks = rows[np.isfinite(rows[:, 1])]
+    wraps = rows[np.isfinite(rows[:, 2])]
+    assert len(talks) > 200 and len(wraps) >= len(talks) - 10
+    lag = talks[:, 0] - (talks[:, 3] + talks[:, 1])
+    assert lag.min() >= -1e-9 and lag.max() <= 1.0 + 1e-9   # by the first tick after the end
+    np.testing.assert_array_equal(np.isnan(wraps[:, 3]), np.isnan(wraps[:, 1]))   # no talk, no start

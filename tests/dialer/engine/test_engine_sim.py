@@ -22,7 +22,7 @@ from dialer.status import EngineStatus
 from dialer.store import AgentState, AttemptState, LeadStatus, Store
 from dialer.telephony.sim import SimAgent, SimBehaviour, SimTelephony
 from dnc import CheckStatus, Dnc, DncUnavailable, Scope, ScopeKey
-from pacing import CustomerModel
+from pacing import CustomerModel, HandleTimes
 
 GLOBAL = ScopeKey.of(Scope.GLOBAL, None)
 NEVER = {k: None for k in ("busy", "no_answer", "machine", "failed", "abandoned", "cancelled")}
@@ -315,3 +315,44 @@ def test_no_call_starts_while_the_dnc_cannot_be_read(tmp_path: Path, keyring: Ke
     assert during == 0                    # fail closed: nothing dialled while unreadable
     assert not healthy and reason is not None and "dnc" in reason.lower()
     assert healthy_after and total > before   # dialling resumes once it is back
+
+
+def test_the_pacer_hears_of_each_talk_as_it_ends_and_of_its_wrap_up_after(
+        tmp_path: Path, keyring: Keyring) -> None:
+    camp = make_campaign(relaxed_profile(all_day=True), wrap_up_seconds=5, retries=NEVER)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'handles.db'}"
+
+    async def scenario() -> list[tuple[float, float, float, float]]:
+        loop = asyncio.get_running_loop()
+        clock = LoopClock(loop, DEFAULT_EPOCH)
+        store = await Store.open(url, keyring, node_id="n1")
+        try:
+            phone = SimTelephony(CustomerModel(), seed=3,
+                                 agents=[SimAgent("8001", "1234"), SimAgent("8002", "1234")])
+            engine, runner = await seeded_engine(store, phone, camp, clock=clock,
+                                                 agents=["8001", "8002"],
+                                                 numbers=sample_numbers("CN", 200))
+            rows: list[tuple[float, float, float, float]] = []
+            observe = runner.pacer.observe_handles
+
+            def record(handles: HandleTimes) -> None:
+                rows.extend((loop.time(), t, w, s) for t, w, s in zip(
+                    handles.talk_seconds, handles.wrapup_seconds, handles.talk_started,
+                    strict=True))
+                observe(handles)
+
+            runner.pacer.observe_handles = record  # type: ignore[method-assign]
+            await engine.run(duration=1800.0)
+            await engine.close()
+            return rows
+        finally:
+            await store.close()
+
+    rows = run_virtual(scenario)
+    talks = [r for r in rows if math.isfinite(r[1])]
+    wraps = [r for r in rows if math.isfinite(r[2])]
+    assert len(talks) >= 10 and len(wraps) >= len(talks) - 2
+    assert all(math.isnan(r[2]) for r in talks) and all(math.isnan(r[1]) for r in wraps)
+    for at, talk, _, started in talks:
+        assert at == pytest.approx(started + talk, abs=0.01)   # told when the talk ended
+    assert all(w == pytest.approx(5.0, abs=0.5) for _, _, w, _ in wraps)
