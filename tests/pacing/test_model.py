@@ -18,7 +18,7 @@ from pacing import (
     choose_calls,
     expected_abandons,
 )
-from pacing.model import PACE_UP, pace, poisson_binomial
+from pacing.model import EVIDENCE_ABANDONS, PACE_UP, pace, poisson_binomial
 from tests.pacing.helpers import make_snapshot
 
 SETTINGS = PacingSettings()
@@ -109,8 +109,19 @@ def test_pace_follows_the_budget() -> None:
     assert pace(budget(17.0), SETTINGS) > pace(budget(19.0), SETTINGS) > pace(budget(23.0),
                                                                              SETTINGS)
     ceiling = np.exp(PACE_UP) * SETTINGS.target_abandon_rate
-    assert pace(budget(0.0), SETTINGS) == pytest.approx(ceiling)
+    assert pace(budget(EVIDENCE_ABANDONS), SETTINGS) == pytest.approx(ceiling)
     assert pace(fresh, SETTINGS) < 0.5 * SETTINGS.target_abandon_rate
+
+
+def test_pace_stays_at_target_until_the_window_has_counted_abandons() -> None:
+    """A surplus saved while dialling progressively does not lift the pace above target."""
+    def budget(abandons: list[float]) -> AbandonBudget:
+        return AbandonBudget(("24h", "30d"), np.array([1000.0, 3000.0]), np.array(abandons))
+    target = SETTINGS.target_abandon_rate
+    assert pace(budget([0.0, 0.0]), SETTINGS) == pytest.approx(target)
+    assert pace(budget([EVIDENCE_ABANDONS - 1, 40.0]), SETTINGS) == pytest.approx(target)
+    assert pace(budget([EVIDENCE_ABANDONS, 40.0]), SETTINGS) > 2 * target
+    assert pace(budget([18.0, 40.0]), SETTINGS) < target
 
 
 def test_decision_at_scale_is_well_formed(estimators_data: CampaignEstimators) -> None:
