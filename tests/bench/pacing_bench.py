@@ -32,6 +32,11 @@ Usage: python tests/bench/pacing_bench.py [--quick] [--hours H] [--seeds S] [--j
 already there, so the full grid can be built over several sittings and its table printed
 from the store (runs of other `pacing/` code, by a hash of its syntax trees, or of another
 revision of a baseline's rule, `REVISIONS`, are not reused);
+`--carry-baselines CODE ...` takes the baselines' runs (not ours, not the oracle) of
+earlier `pacing/` code wherever one fresh run per baseline, cell and phase reproduces the
+stored figures of that code to the last bit (the simulation is deterministic per seed, so
+a change that reaches a baseline's runs shows in its probe; the carried lines say
+`carried_from`);
 `--chunk` tunes and measures C cells at a time, so a stopped run leaves whole cells
 behind; `--stored-only` runs nothing and reports the cells whose runs are all in the
 store, cell by cell (the others are named and skipped). The last line is
@@ -87,6 +92,7 @@ from pacing import (
 )
 
 STRATEGIES = ("progressive", "erlang-b", "vicidial", "closed-loop", "ours", "oracle")
+MODEL_STRATEGIES = ("ours", "oracle")   # decided by the predictive model: never carried
 FULL_N = (3, 5, 10, 20, 50, 100, 200)
 FULL_P = (0.1, 0.2, 0.3)
 FULL_H = (60.0, 120.0, 300.0)
@@ -388,11 +394,14 @@ class MissingRuns(Exception):
 class RunStore:
     """Finished runs as JSON lines (one per job), read at start and appended as runs end."""
 
-    def __init__(self, path: Path | None, read_only: bool = False) -> None:
+    def __init__(self, path: Path | None, read_only: bool = False,
+                 carry_from: tuple[str, ...] = ()) -> None:
         self.path = path
         self.read_only = read_only
         self.code = pacing_code()
         self.runs: dict[Job, dict[str, float]] = {}
+        self.carried: dict[Job, tuple[str, dict[str, float]]] = {}   # candidates to carry
+        rank = {code: i for i, code in enumerate(carry_from)}
         stale = 0
         if path is not None and path.exists():
             for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -400,30 +409,68 @@ class RunStore:
                     continue
                 try:
                     row = json.loads(line)
-                    if row.get("code") != self.code:
-                        stale += 1
+                    job = Job(**row["job"])
+                    code = row.get("code")
+                    if code == self.code:
+                        self.runs[job] = row["figures"]
                         continue
-                    self.runs[Job(**row["job"])] = row["figures"]
+                    stale += 1
+                    if (code in rank and job.strategy not in MODEL_STRATEGIES
+                            and rank[code] < rank.get(self.carried.get(job, ("",))[0],
+                                                      len(rank))):
+                        self.carried[job] = (code, row["figures"])
                 except (ValueError, KeyError, TypeError) as exc:
                     raise SystemExit(f"{path}:{number}: not a stored run ({exc})") from exc
         if stale:
             print(f"# {path}: {stale} runs of other pacing code ignored", file=sys.stderr)
 
-    def add(self, job: Job, figures: dict[str, float]) -> None:
-        """Keep one finished run (appended to the file at once)."""
+    def add(self, job: Job, figures: dict[str, float], carried_from: str | None = None
+            ) -> None:
+        """Keep one finished (or carried) run, appended to the file at once."""
         self.runs[job] = figures
         if self.path is not None:
+            row: dict[str, Any] = {"code": self.code, "job": asdict(job), "figures": figures}
+            if carried_from is not None:
+                row["carried_from"] = carried_from
             with self.path.open("a") as out:
-                out.write(json.dumps({"code": self.code, "job": asdict(job),
-                                      "figures": figures}) + "\n")
+                out.write(json.dumps(row) + "\n")
+
+
+def carry_baselines(pool: Any, todo: list[Job], store: RunStore) -> None:
+    """Carry each baseline's earlier runs into the store when a fresh probe reproduces them.
+
+    Per cell and baseline, the jobs to do that the carried code has stored are one group;
+    its first job (lowest seed, then parameter) runs afresh, and only if every figure but
+    the wall time matches the stored run to the last bit are the others taken over.
+    """
+    groups: dict[tuple[int, float, float, str], list[Job]] = {}
+    for job in todo:
+        if job in store.carried:
+            groups.setdefault((job.n, job.p, job.handle, job.strategy), []).append(job)
+    probes = [min(group, key=lambda j: (j.seed, j.param or 0.0)) for group in groups.values()]
+    for job, fig in pool.imap_unordered(run_job, probes) if probes else ():
+        store.add(job, fig)
+        code, old = store.carried[job]
+        group = groups[(job.n, job.p, job.handle, job.strategy)]
+        same = all(fig[k] == old.get(k) for k in fig if k != "secs")
+        if same:
+            for other in group:
+                if other != job:
+                    store.add(other, store.carried[other][1], carried_from=code)
+        print(f"# {job.strategy} at N={job.n} p={job.p} AHT={job.handle:.0f}: "
+              + (f"carried {len(group) - 1} runs of code {code} (probe seed {job.seed} "
+                 "reproduced)" if same else f"probe differs from code {code}; runs afresh"),
+              file=sys.stderr, flush=True)
 
 
 def run_all(pool: Any, jobs: list[Job], phase: str, t0: float, store: RunStore
             ) -> Results:
     """Run the jobs not in the store (biggest first) in the pool; figures of all the jobs."""
-    todo = sorted((j for j in jobs if j not in store.runs), key=lambda j: -j.n)
+    todo = [j for j in jobs if j not in store.runs]
     if todo and store.read_only:
         raise MissingRuns(f"{len(todo)} {phase} runs not in the store")
+    carry_baselines(pool, todo, store)
+    todo = sorted((j for j in todo if j not in store.runs), key=lambda j: -j.n)
     for done, (job, fig) in enumerate(pool.imap_unordered(run_job, todo) if todo else (), 1):
         store.add(job, fig)
         if done % max(1, len(todo) // 10) == 0 or done == len(todo):
@@ -501,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--handle", type=float, nargs="*", default=list(FULL_H))
     ap.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
     ap.add_argument("--store", type=Path, help="JSON-lines file of finished runs (reused)")
+    ap.add_argument("--carry-baselines", nargs="*", default=[], metavar="CODE",
+                    help="take the baselines' runs of this earlier pacing code (first listed "
+                         "first) where a fresh probe run reproduces them exactly")
     ap.add_argument("--chunk", type=int, default=0, help="cells tuned and measured at a time")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown summary")
     ap.add_argument("--stored-only", action="store_true",
@@ -514,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.hours} h each, tick {args.tick} s, target {args.target:.1%}, "
           f"limit {args.limit:.1%}, {args.jobs} processes", flush=True)
     t0 = time.perf_counter()
-    store = RunStore(args.store, read_only=args.stored_only)
+    store = RunStore(args.store, read_only=args.stored_only,
+                     carry_from=tuple(args.carry_baselines))
     chunk = 1 if args.stored_only else (args.chunk if args.chunk > 0 else len(cells))
     tuned: dict[tuple[int, float, float, str], float] = {}
     results: Results = {}
