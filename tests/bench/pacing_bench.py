@@ -439,19 +439,21 @@ class RunStore:
 def carry_baselines(pool: Any, todo: list[Job], store: RunStore) -> None:
     """Carry each baseline's earlier runs into the store when a fresh probe reproduces them.
 
-    Per cell and baseline, the jobs to do that the carried code has stored are one group;
-    its first job (lowest seed, then parameter) runs afresh, and only if every figure but
-    the wall time matches the stored run to the last bit are the others taken over.
+    Per cell, baseline and earlier code, the jobs to do that this code has stored are one
+    group; its first job (lowest seed, then parameter) runs afresh, and only if every
+    figure but the wall time matches the stored run to the last bit are the others taken
+    over.
     """
-    groups: dict[tuple[int, float, float, str], list[Job]] = {}
+    groups: dict[tuple[int, float, float, str, str], list[Job]] = {}
     for job in todo:
         if job in store.carried:
-            groups.setdefault((job.n, job.p, job.handle, job.strategy), []).append(job)
+            key = (job.n, job.p, job.handle, job.strategy, store.carried[job][0])
+            groups.setdefault(key, []).append(job)
     probes = [min(group, key=lambda j: (j.seed, j.param or 0.0)) for group in groups.values()]
     for job, fig in pool.imap_unordered(run_job, probes) if probes else ():
         store.add(job, fig)
         code, old = store.carried[job]
-        group = groups[(job.n, job.p, job.handle, job.strategy)]
+        group = groups[(job.n, job.p, job.handle, job.strategy, code)]
         same = all(fig[k] == old.get(k) for k in fig if k != "secs")
         if same:
             for other in group:
