@@ -401,7 +401,7 @@ class RunStore:
         self.code = pacing_code()
         self.runs: dict[Job, dict[str, float]] = {}
         self.carried: dict[Job, tuple[str, dict[str, float]]] = {}   # candidates to carry
-        rank = {code: i for i, code in enumerate(carry_from)}
+        earlier: dict[str, dict[Job, dict[str, float]]] = {code: {} for code in carry_from}
         stale = 0
         if path is not None and path.exists():
             for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -415,12 +415,12 @@ class RunStore:
                         self.runs[job] = row["figures"]
                         continue
                     stale += 1
-                    if (code in rank and job.strategy not in MODEL_STRATEGIES
-                            and rank[code] < rank.get(self.carried.get(job, ("",))[0],
-                                                      len(rank))):
-                        self.carried[job] = (code, row["figures"])
+                    if code in earlier and job.strategy not in MODEL_STRATEGIES:
+                        earlier[code][job] = row["figures"]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise SystemExit(f"{path}:{number}: not a stored run ({exc})") from exc
+        for code in reversed(carry_from):   # the first listed code wins
+            self.carried.update((job, (code, fig)) for job, fig in earlier[code].items())
         if stale:
             print(f"# {path}: {stale} runs of other pacing code ignored", file=sys.stderr)
 
