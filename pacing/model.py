@@ -28,10 +28,13 @@ of `confidence`: abandons kept in hand so the window ends under the target. The
 controller also absorbs the model's bias (max_k E[.] understates E[max_k .]). Early
 in a window B is about 0, so the pace starts at less than half the target and opens
 up only as answers accrue budget; after a burst of abandons it closes down fast.
-The pace rises above the target only once every window has counted
-`EVIDENCE_ABANDONS` abandons: the surplus a window saves while the campaign dials
-progressively (cold, or in the legal-limit fallback) says nothing yet of the model's
-bias, and spent at once it came back as a burst of abandons that tripped the fallback.
+The pace's ceiling rises with the abandons every window has counted: the target with
+none, exp(PACE_UP) x target from `EVIDENCE_ABANDONS` on, log-linear in between. The
+surplus a window saves while the campaign dials progressively (cold, or in the
+legal-limit fallback) says nothing yet of the model's bias, and spent at once it came
+back as a burst of abandons that tripped the fallback; a small campaign, though, counts
+a few abandons a day, and its model (exact, and cautious at a handful of agents) needs
+the pace above the target to use its budget.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exa
 BUDGET_SCALE = 2.0     # abandons of budget surplus (or debt) that move the pace by e
 RELATIVE_MARGIN = 0.1  # share of a window's budget kept in hand, besides z abandons
 PACE_UP = 2.0          # the pace never exceeds exp(PACE_UP) x target
-EVIDENCE_ABANDONS = 10  # abandons each window counts before the pace may exceed the target
+EVIDENCE_ABANDONS = 10  # abandons each window counts before the pace may reach its ceiling
 _RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -167,7 +170,7 @@ def pace(budget: AbandonBudget, settings: PacingSettings) -> float:
     margin = (normal_quantile(settings.confidence)
               + RELATIVE_MARGIN * settings.target_abandon_rate * float(budget.answers[w]))
     x = (float(allowed[w]) - margin) / BUDGET_SCALE
-    up = PACE_UP if float(budget.abandons.min()) >= EVIDENCE_ABANDONS else 0.0
+    up = PACE_UP * min(1.0, float(budget.abandons.min()) / EVIDENCE_ABANDONS)
     return settings.target_abandon_rate * math.exp(min(up, max(-3.0, x)))
 
 

@@ -113,14 +113,17 @@ def test_pace_follows_the_budget() -> None:
     assert pace(fresh, SETTINGS) < 0.5 * SETTINGS.target_abandon_rate
 
 
-def test_pace_stays_at_target_until_the_window_has_counted_abandons() -> None:
-    """A surplus saved while dialling progressively does not lift the pace above target."""
+def test_pace_ceiling_rises_with_the_abandons_the_window_has_counted() -> None:
+    """A surplus saved without abandons does not lift the pace; counted abandons do, stepwise."""
     def budget(abandons: list[float]) -> AbandonBudget:
         return AbandonBudget(("24h", "30d"), np.array([1000.0, 3000.0]), np.array(abandons))
     target = SETTINGS.target_abandon_rate
     assert pace(budget([0.0, 0.0]), SETTINGS) == pytest.approx(target)
-    assert pace(budget([EVIDENCE_ABANDONS - 1, 40.0]), SETTINGS) == pytest.approx(target)
-    assert pace(budget([EVIDENCE_ABANDONS, 40.0]), SETTINGS) > 2 * target
+    half = EVIDENCE_ABANDONS / 2
+    assert pace(budget([half, 40.0]), SETTINGS) == pytest.approx(target * np.exp(PACE_UP / 2))
+    assert pace(budget([0.0, 40.0]), SETTINGS) == pytest.approx(target)
+    assert pace(budget([EVIDENCE_ABANDONS, 40.0]), SETTINGS) == pytest.approx(
+        target * np.exp(PACE_UP))
     assert pace(budget([18.0, 40.0]), SETTINGS) < target
 
 
