@@ -114,7 +114,7 @@ def test_pace_follows_the_budget() -> None:
 
 
 def test_pace_ceiling_rises_with_the_abandons_the_window_has_counted() -> None:
-    """A surplus saved without abandons does not lift the pace; counted abandons do, stepwise."""
+    """Without abandons a surplus leaves the pace at target; each abandon lifts its ceiling."""
     def budget(abandons: list[float]) -> AbandonBudget:
         return AbandonBudget(("24h", "30d"), np.array([1000.0, 3000.0]), np.array(abandons))
     target = SETTINGS.target_abandon_rate
