@@ -21,13 +21,19 @@ uncertainty of the live-answer probability.
 `choose_calls` returns the largest n such that, for every m <= n, the forecast rate
 of the horizon keeps the pace: E[L(m)] <= pace * E[answers due in the horizon](m).
 The pace is the target rate steered by the budget (an integral controller on the
-abandons actually counted): pace = target * exp(clip((B - margin) / BUDGET_SCALE, -3,
+abandons actually counted): pace = target * exp(clip((B - margin) / scale, -3,
 PACE_UP)), B = the smallest window budget at the target (`AbandonBudget.allowed`),
 margin = z + RELATIVE_MARGIN * target * answers of that window, z the normal quantile
 of `confidence`: abandons kept in hand so the window ends under the target. The
 controller also absorbs the model's bias (max_k E[.] understates E[max_k .]). Early
 in a window B is about 0, so the pace starts at less than half the target and opens
 up only as answers accrue budget; after a burst of abandons it closes down fast.
+The scale is `BUDGET_SCALE` abandons from `SMALL_CAMPAIGN` agents up and twice that at
+half as many or fewer (`budget_scale`). A small campaign counts a few abandons an hour,
+and at 2 each one cut its pace by 40 % for the quarter of an hour its answers took to
+earn it back: the pace chased the noise of single abandons, and occupancy, concave in
+the pace, paid for the swings. A large campaign needs the firmer hand: its model's bias
+is larger, and under a looser one its first hours overshot into the legal-limit fallback.
 The pace's ceiling rises with the abandons every window has counted: the target with
 none, exp(PACE_UP) x target from `EVIDENCE_ABANDONS` on, log-linear in between. The
 surplus a window saves while the campaign dials progressively (cold, or in the
@@ -60,6 +66,7 @@ from pacing.types import (
 AMD_SPAN = 6.0   # seconds of AMD the forecast follows; longer is treated as this
 EXACT_AGENTS = 32  # up to this many busy agents, the supply distribution is exact
 BUDGET_SCALE = 2.0     # abandons of budget surplus (or debt) that move the pace by e
+SMALL_CAMPAIGN = 20    # agents below which the scale widens, to 2 x at half as many
 RELATIVE_MARGIN = 0.1  # share of a window's budget kept in hand, besides z abandons
 PACE_UP = 2.0          # the pace never exceeds exp(PACE_UP) x target
 EVIDENCE_ABANDONS = 10  # abandons each window counts before the pace may reach its ceiling
@@ -161,15 +168,20 @@ def poisson_binomial(p: FloatArray) -> FloatArray:
     return pmf
 
 
-def pace(budget: AbandonBudget, settings: PacingSettings) -> float:
-    """The abandon rate to aim at now: the target, steered by the budget (see above)."""
+def budget_scale(agents: int) -> float:
+    """Abandons of surplus (or debt) that move the pace by e, for a campaign this size."""
+    return BUDGET_SCALE * min(2.0, max(1.0, SMALL_CAMPAIGN / max(agents, 1)))
+
+
+def pace(budget: AbandonBudget, settings: PacingSettings, agents: int) -> float:
+    """The abandon rate to aim at now for `agents` agents: the target, steered by the budget."""
     if not budget.windows:
         return settings.target_abandon_rate
     allowed = budget.allowed(settings.target_abandon_rate)
     w = int(np.argmin(allowed))
     margin = (normal_quantile(settings.confidence)
               + RELATIVE_MARGIN * settings.target_abandon_rate * float(budget.answers[w]))
-    x = (float(allowed[w]) - margin) / BUDGET_SCALE
+    x = (float(allowed[w]) - margin) / budget_scale(agents)
     up = PACE_UP * min(1.0, float(budget.abandons.min()) / EVIDENCE_ABANDONS)
     return settings.target_abandon_rate * math.exp(min(up, max(-3.0, x)))
 
@@ -188,15 +200,15 @@ def normal_quantile(p: float) -> float:
 
 
 def choose_calls(fc: Forecast, budget: AbandonBudget, settings: PacingSettings,
-                 n_max: int) -> Choice:
-    """The largest n <= n_max whose every prefix keeps the pace.
+                 n_max: int, agents: int) -> Choice:
+    """The largest n <= n_max whose every prefix keeps the pace of `agents` agents.
 
     On the exact path E[L(n)] is convex in n (a max of convex functions of the
     Poisson mean), so the feasible n form an interval from 0: gallop over 0, 1, 2,
     4, ... to the first infeasible point, then look at every n below it. (On the
     normal path the same holds in practice; a property test checks the consequence.)
     """
-    rate = pace(budget, settings)
+    rate = pace(budget, settings, agents)
     n_max = max(0, n_max)
 
     def feasible(n: np.ndarray) -> tuple[np.ndarray, FloatArray, FloatArray]:

@@ -90,7 +90,7 @@ class Pacer:
         fc = self.forecaster.forecast(snapshot, now)
         if not fc.trusted:
             return _capped(prog, cap, Mode.PROGRESSIVE, Reason.COLD_START)
-        choice = choose_calls(fc, snapshot.budget, s, cap)
+        choice = choose_calls(fc, snapshot.budget, s, cap, snapshot.agents)
         return _capped(max(choice.calls, prog), cap, Mode.PREDICTIVE, Reason.PREDICTIVE,
                        choice.expected_abandons, choice.expected_answers)
 

@@ -18,7 +18,14 @@ from pacing import (
     choose_calls,
     expected_abandons,
 )
-from pacing.model import EVIDENCE_ABANDONS, PACE_UP, pace, poisson_binomial
+from pacing.model import (
+    BUDGET_SCALE,
+    EVIDENCE_ABANDONS,
+    PACE_UP,
+    SMALL_CAMPAIGN,
+    pace,
+    poisson_binomial,
+)
 from tests.pacing.helpers import make_snapshot
 
 SETTINGS = PacingSettings()
@@ -95,10 +102,10 @@ def test_exact_abandons_match_monte_carlo() -> None:
 
 def test_choice_keeps_the_pace_and_grows_with_supply() -> None:
     budget = AbandonBudget(("24h",), np.array([5000.0]), np.array([40.0]))
-    fewer = choose_calls(_forecast(1, [0.5] * 4, 0.2, 0.2), budget, SETTINGS, 200)
-    more = choose_calls(_forecast(3, [0.5] * 4, 0.2, 0.2), budget, SETTINGS, 200)
+    fewer = choose_calls(_forecast(1, [0.5] * 4, 0.2, 0.2), budget, SETTINGS, 200, 4)
+    more = choose_calls(_forecast(3, [0.5] * 4, 0.2, 0.2), budget, SETTINGS, 200, 4)
     assert 0 < fewer.calls < more.calls < 200
-    rate = pace(budget, SETTINGS)
+    rate = pace(budget, SETTINGS, 4)
     assert fewer.expected_abandons <= rate * fewer.expected_answers + 1e-9
 
 
@@ -106,11 +113,29 @@ def test_pace_follows_the_budget() -> None:
     def budget(abandons: float) -> AbandonBudget:
         return AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
     fresh = AbandonBudget(("24h",), np.array([0.0]), np.array([0.0]))
-    assert pace(budget(17.0), SETTINGS) > pace(budget(19.0), SETTINGS) > pace(budget(23.0),
-                                                                             SETTINGS)
+    big = SMALL_CAMPAIGN
+    assert pace(budget(17.0), SETTINGS, big) > pace(budget(19.0), SETTINGS, big) > pace(
+        budget(23.0), SETTINGS, big)
     ceiling = np.exp(PACE_UP) * SETTINGS.target_abandon_rate
-    assert pace(budget(EVIDENCE_ABANDONS), SETTINGS) == pytest.approx(ceiling)
-    assert pace(fresh, SETTINGS) < 0.5 * SETTINGS.target_abandon_rate
+    assert pace(budget(EVIDENCE_ABANDONS), SETTINGS, big) == pytest.approx(ceiling)
+    assert pace(fresh, SETTINGS, big) < 0.5 * SETTINGS.target_abandon_rate
+
+
+def test_pace_steers_a_small_campaign_with_a_looser_hand() -> None:
+    """One abandon of debt moves a 200-agent pace by e^(-1/2), a 10-agent pace by e^(-1/4)."""
+    target = SETTINGS.target_abandon_rate
+    margin = 1.6448536 + 0.1 * target * 1000.0
+    def at(debt: float, agents: int) -> float:
+        abandons = target * 1000.0 - margin + debt
+        b = AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
+        return pace(b, SETTINGS, agents) / target
+    assert at(0.0, 200) == pytest.approx(1.0, abs=1e-6)
+    assert at(1.0, 200) == pytest.approx(np.exp(-1.0 / BUDGET_SCALE), rel=1e-5)
+    assert at(1.0, SMALL_CAMPAIGN) == pytest.approx(np.exp(-1.0 / BUDGET_SCALE), rel=1e-5)
+    assert at(1.0, SMALL_CAMPAIGN // 2) == pytest.approx(np.exp(-0.5 / BUDGET_SCALE), rel=1e-5)
+    assert at(1.0, 3) == pytest.approx(at(1.0, SMALL_CAMPAIGN // 2))
+    assert at(1.0, 0) == pytest.approx(at(1.0, 3))
+    assert at(1.0, 15) == pytest.approx(np.exp(-0.75 / BUDGET_SCALE), rel=1e-5)
 
 
 def test_pace_ceiling_rises_with_the_abandons_the_window_has_counted() -> None:
@@ -118,13 +143,13 @@ def test_pace_ceiling_rises_with_the_abandons_the_window_has_counted() -> None:
     def budget(abandons: list[float]) -> AbandonBudget:
         return AbandonBudget(("24h", "30d"), np.array([1000.0, 3000.0]), np.array(abandons))
     target = SETTINGS.target_abandon_rate
-    assert pace(budget([0.0, 0.0]), SETTINGS) == pytest.approx(target)
+    assert pace(budget([0.0, 0.0]), SETTINGS, 50) == pytest.approx(target)
     half = EVIDENCE_ABANDONS / 2
-    assert pace(budget([half, 40.0]), SETTINGS) == pytest.approx(target * np.exp(PACE_UP / 2))
-    assert pace(budget([0.0, 40.0]), SETTINGS) == pytest.approx(target)
-    assert pace(budget([EVIDENCE_ABANDONS, 40.0]), SETTINGS) == pytest.approx(
+    assert pace(budget([half, 40.0]), SETTINGS, 50) == pytest.approx(target * np.exp(PACE_UP / 2))
+    assert pace(budget([0.0, 40.0]), SETTINGS, 50) == pytest.approx(target)
+    assert pace(budget([EVIDENCE_ABANDONS, 40.0]), SETTINGS, 50) == pytest.approx(
         target * np.exp(PACE_UP))
-    assert pace(budget([18.0, 40.0]), SETTINGS) < target
+    assert pace(budget([18.0, 40.0]), SETTINGS, 50) < target
 
 
 def test_decision_at_scale_is_well_formed(estimators_data: CampaignEstimators) -> None:
