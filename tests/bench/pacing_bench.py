@@ -628,11 +628,11 @@ def best_baseline(results: Results, cell: tuple[int, float, float], strategies: 
     return best, best_occ
 
 
-def paired_gap(results: Results, cell: tuple[int, float, float], s: str
+def paired_gap(results: Results, cell: tuple[int, float, float], s: str, figure: str = "occ"
                ) -> tuple[float, float, int]:
-    """Ours minus strategy `s` in occupancy, paired by seed: mean, 95 % half-width, pairs."""
-    theirs = {r["seed"]: r["occ"] for r in results.get((*cell, s), [])}
-    gaps = np.array([r["occ"] - theirs[r["seed"]] for r in results.get((*cell, "ours"), [])
+    """Ours minus strategy `s` in a figure, paired by seed: mean, 95 % half-width, pairs."""
+    theirs = {r["seed"]: r[figure] for r in results.get((*cell, s), [])}
+    gaps = np.array([r[figure] - theirs[r["seed"]] for r in results.get((*cell, "ours"), [])
                      if r["seed"] in theirs])
     mean, hw = mean_ci(gaps)
     return mean, hw, gaps.size
@@ -682,10 +682,16 @@ def report(cells: list[tuple[int, float, float]], args: argparse.Namespace,
     key = (10, 0.2, 120.0)
     if all((*key, s) in results for s in ("ours", "vicidial")):
         ours, vici = cell_figures(results, key, "ours"), cell_figures(results, key, "vicidial")
+        gap, gap_hw, _ = paired_gap(results, key, "vicidial")
+        ab_gap, ab_hw, _ = paired_gap(results, key, "vicidial", "ab")
         headline = {"n10_ours_occ": f"{ours['occ'].mean():.3f}",
                     "n10_ours_abandon": f"{ours['ab'].mean():.4f}",
                     "n10_vicidial_occ": f"{vici['occ'].mean():.3f}",
-                    "n10_vicidial_abandon": f"{vici['ab'].mean():.4f}"}
+                    "n10_vicidial_abandon": f"{vici['ab'].mean():.4f}",
+                    "n10_points_over_vicidial": f"{100 * gap:.2f}",
+                    "n10_points_over_vicidial_ci95": f"{100 * gap_hw:.2f}",
+                    "n10_abandon_points_over_vicidial": f"{100 * ab_gap:.3f}",
+                    "n10_abandon_points_over_vicidial_ci95": f"{100 * ab_hw:.3f}"}
     return {**headline, "runs_within_target": f"{runs_ok}/{runs}",
             "cells_ge_95pct_oracle": f"{cells_occ_ok}/{cells_occ}",
             "cells_ge_best_baseline": f"{cells_base_ok}/{len(cells)}",
