@@ -26,8 +26,9 @@ PACE_UP)), B = the smallest window budget at the target (`AbandonBudget.allowed`
 margin = z + RELATIVE_MARGIN * target * answers of that window, z the normal quantile
 of `confidence`: abandons kept in hand so the window ends under the target. The
 controller also absorbs the model's bias (max_k E[.] understates E[max_k .]). Early
-in a window B is about 0, so the pace starts at less than half the target and opens
-up only as answers accrue budget; after a burst of abandons it closes down fast.
+in a window B is about 0, so the pace starts below the target (under half of it from
+`SMALL_CAMPAIGN` agents up, two thirds of it at half as many) and opens up only as
+answers accrue budget; after a burst of abandons it closes down fast.
 The scale is `BUDGET_SCALE` abandons from `SMALL_CAMPAIGN` agents up and twice that at
 half as many or fewer (`budget_scale`). A small campaign counts a few abandons an hour,
 and at 2 each one cut its pace by 40 % for the quarter of an hour its answers took to
