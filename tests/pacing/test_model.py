@@ -22,7 +22,9 @@ from pacing.model import (
     BUDGET_SCALE,
     EVIDENCE_ABANDONS,
     PACE_UP,
+    RELATIVE_MARGIN,
     SMALL_CAMPAIGN,
+    normal_quantile,
     pace,
     poisson_binomial,
 )
@@ -124,7 +126,7 @@ def test_pace_follows_the_budget() -> None:
 def test_pace_steers_a_small_campaign_with_a_looser_hand() -> None:
     """One abandon of debt moves a 200-agent pace by e^(-1/2), a 10-agent pace by e^(-1/4)."""
     target = SETTINGS.target_abandon_rate
-    margin = 1.6448536 + 0.1 * target * 1000.0
+    margin = normal_quantile(SETTINGS.confidence) + RELATIVE_MARGIN * target * 1000.0
     def at(debt: float, agents: int) -> float:
         abandons = target * 1000.0 - margin + debt
         b = AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
