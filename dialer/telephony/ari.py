@@ -105,6 +105,9 @@ AGENT_LOGIN = "agent-login"
 
 _UP = "Up"
 _GONE_STATUSES = (404, 422)      # "not found" / "event source does not exist"
+_LEAVING_STASIS = 409            # "bridge not in Stasis application": being destroyed
+_BRIDGE_TEARDOWN_S = 2.0         # how long a bridge being destroyed may stay listed
+_BRIDGE_POLL_S = 0.02
 _WATCH_RETRIES = (0.5, 2.0)      # pauses between attempts to subscribe channel:<id>
 _LOOKUPS = 16                    # concurrent DIALER_ATTEMPT reads in live_channels()
 
@@ -432,14 +435,28 @@ class AriTelephony:
                                  f"{exc}") from exc
 
     async def destroy_bridge(self, bridge_id: str) -> None:
-        """Destroy a bridge; a gone one is no error."""
+        """Destroy a bridge; a gone one, or one another request is destroying, is no error.
+        On return the bridge is gone."""
         try:
             await self._ari.destroy_bridge(bridge_id)
         except AriRequestError as exc:
-            if exc.status != 404:
+            if exc.status == _LEAVING_STASIS:
+                await self._await_bridge_gone(bridge_id, exc)
+            elif exc.status != 404:
                 raise TelephonyError(f"destroying bridge {bridge_id}: {exc}") from exc
         except AriError as exc:
             raise TelephonyError(f"destroying bridge {bridge_id}: {exc}") from exc
+
+    async def _await_bridge_gone(self, bridge_id: str, conflict: AriRequestError) -> None:
+        """Asterisk drops a bridge being destroyed from Stasis before it drops its snapshot,
+        and answers 409 in between: wait for the snapshot to go."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _BRIDGE_TEARDOWN_S
+        while bridge_id in {b.id for b in await self._ari.list_bridges()}:
+            if loop.time() >= deadline:
+                raise TelephonyError(f"destroying bridge {bridge_id}: {conflict} (still "
+                                     f"there after {_BRIDGE_TEARDOWN_S:g} s)") from conflict
+            await asyncio.sleep(_BRIDGE_POLL_S)
 
     async def play(self, channel_id: str, media: str) -> bool:
         """Play `media` to a channel; True when it played to the end, False when it did
