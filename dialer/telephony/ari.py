@@ -452,7 +452,13 @@ class AriTelephony:
         and answers 409 in between: wait for the snapshot to go."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _BRIDGE_TEARDOWN_S
-        while bridge_id in {b.id for b in await self._ari.list_bridges()}:
+        while True:
+            try:
+                listed = {b.id for b in await self._ari.list_bridges()}
+            except AriError as exc:
+                raise TelephonyError(f"destroying bridge {bridge_id}: {exc}") from exc
+            if bridge_id not in listed:
+                return
             if loop.time() >= deadline:
                 raise TelephonyError(f"destroying bridge {bridge_id}: {conflict} (still "
                                      f"there after {_BRIDGE_TEARDOWN_S:g} s)") from conflict
