@@ -21,7 +21,7 @@ uncertainty of the live-answer probability.
 `choose_calls` returns the largest n such that, for every m <= n, the forecast rate
 of the horizon keeps the pace: E[L(m)] <= pace * E[answers due in the horizon](m).
 The pace is the target rate steered by the budget (an integral controller on the
-abandons actually counted): pace = target * exp(clip((B - margin) / scale, -3,
+abandons actually counted): pace = target * exp(clip((B - margin) / scale, -PACE_DOWN,
 PACE_UP)), B = the smallest window budget at the target (`AbandonBudget.allowed`),
 margin = z + RELATIVE_MARGIN * target * answers of that window, z the normal quantile
 of `confidence`: abandons kept in hand so the window ends under the target. The
@@ -70,6 +70,7 @@ BUDGET_SCALE = 2.0     # abandons of budget surplus (or debt) that move the pace
 SMALL_CAMPAIGN = 20    # agents below which the scale widens, to 2 x at half as many
 RELATIVE_MARGIN = 0.1  # share of a window's budget kept in hand, besides z abandons
 PACE_UP = 2.0          # the pace never exceeds exp(PACE_UP) x target
+PACE_DOWN = 2.5        # nor falls below exp(-PACE_DOWN) x target
 EVIDENCE_ABANDONS = 10  # abandons each window counts before the pace may reach its ceiling
 _RINGING, _AMD, _QUEUED = int(CallStage.RINGING), int(CallStage.AMD), int(CallStage.QUEUED)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -184,7 +185,7 @@ def pace(budget: AbandonBudget, settings: PacingSettings, agents: int) -> float:
               + RELATIVE_MARGIN * settings.target_abandon_rate * float(budget.answers[w]))
     x = (float(allowed[w]) - margin) / budget_scale(agents)
     up = PACE_UP * min(1.0, float(budget.abandons.min()) / EVIDENCE_ABANDONS)
-    return settings.target_abandon_rate * math.exp(min(up, max(-3.0, x)))
+    return settings.target_abandon_rate * math.exp(min(up, max(-PACE_DOWN, x)))
 
 
 @functools.lru_cache(maxsize=64)

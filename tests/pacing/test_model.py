@@ -21,6 +21,7 @@ from pacing import (
 from pacing.model import (
     BUDGET_SCALE,
     EVIDENCE_ABANDONS,
+    PACE_DOWN,
     PACE_UP,
     RELATIVE_MARGIN,
     SMALL_CAMPAIGN,
@@ -138,6 +139,22 @@ def test_pace_steers_a_small_campaign_with_a_looser_hand() -> None:
     assert at(1.0, 3) == pytest.approx(at(1.0, SMALL_CAMPAIGN // 2))
     assert at(1.0, 0) == pytest.approx(at(1.0, 3))
     assert at(1.0, 15) == pytest.approx(np.exp(-0.75 / BUDGET_SCALE), rel=1e-5)
+
+
+def test_pace_falls_with_debt_down_to_its_floor_and_no_further() -> None:
+    """Debt lowers the pace until exp(-PACE_DOWN) x target; deeper debt leaves it there."""
+    target = SETTINGS.target_abandon_rate
+    margin = normal_quantile(SETTINGS.confidence) + RELATIVE_MARGIN * target * 1000.0
+    def at(debt: float) -> float:
+        abandons = target * 1000.0 - margin + debt
+        b = AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
+        return pace(b, SETTINGS, 200) / target
+    floor = np.exp(-PACE_DOWN)
+    just_above = BUDGET_SCALE * PACE_DOWN * 0.9
+    assert at(just_above) == pytest.approx(np.exp(-0.9 * PACE_DOWN), rel=1e-6)
+    assert at(just_above) > floor
+    assert at(BUDGET_SCALE * PACE_DOWN * 1.1) == pytest.approx(floor, rel=1e-6)
+    assert at(100.0) == pytest.approx(floor, rel=1e-6)
 
 
 def test_pace_ceiling_rises_with_the_abandons_the_window_has_counted() -> None:
