@@ -124,14 +124,18 @@ def test_pace_follows_the_budget() -> None:
     assert pace(fresh, SETTINGS, big) < 0.5 * SETTINGS.target_abandon_rate
 
 
-def test_pace_steers_a_small_campaign_with_a_looser_hand() -> None:
-    """One abandon of debt moves a 200-agent pace by e^(-1/2), a 10-agent pace by e^(-1/4)."""
+def _pace_at_debt(debt: float, agents: int) -> float:
+    """The pace over the target, `debt` abandons past the margin of a 1000-answer window."""
     target = SETTINGS.target_abandon_rate
     margin = normal_quantile(SETTINGS.confidence) + RELATIVE_MARGIN * target * 1000.0
-    def at(debt: float, agents: int) -> float:
-        abandons = target * 1000.0 - margin + debt
-        b = AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
-        return pace(b, SETTINGS, agents) / target
+    abandons = target * 1000.0 - margin + debt
+    b = AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
+    return pace(b, SETTINGS, agents) / target
+
+
+def test_pace_steers_a_small_campaign_with_a_looser_hand() -> None:
+    """One abandon of debt moves a 200-agent pace by e^(-1/2), a 10-agent pace by e^(-1/4)."""
+    at = _pace_at_debt
     assert at(0.0, 200) == pytest.approx(1.0, abs=1e-6)
     assert at(1.0, 200) == pytest.approx(np.exp(-1.0 / BUDGET_SCALE), rel=1e-5)
     assert at(1.0, SMALL_CAMPAIGN) == pytest.approx(np.exp(-1.0 / BUDGET_SCALE), rel=1e-5)
@@ -143,18 +147,12 @@ def test_pace_steers_a_small_campaign_with_a_looser_hand() -> None:
 
 def test_pace_falls_with_debt_down_to_its_floor_and_no_further() -> None:
     """Debt lowers the pace until exp(-PACE_DOWN) x target; deeper debt leaves it there."""
-    target = SETTINGS.target_abandon_rate
-    margin = normal_quantile(SETTINGS.confidence) + RELATIVE_MARGIN * target * 1000.0
-    def at(debt: float) -> float:
-        abandons = target * 1000.0 - margin + debt
-        b = AbandonBudget(("24h",), np.array([1000.0]), np.array([abandons]))
-        return pace(b, SETTINGS, 200) / target
     floor = np.exp(-PACE_DOWN)
-    just_above = BUDGET_SCALE * PACE_DOWN * 0.9
-    assert at(just_above) == pytest.approx(np.exp(-0.9 * PACE_DOWN), rel=1e-6)
-    assert at(just_above) > floor
-    assert at(BUDGET_SCALE * PACE_DOWN * 1.1) == pytest.approx(floor, rel=1e-6)
-    assert at(100.0) == pytest.approx(floor, rel=1e-6)
+    near_floor = BUDGET_SCALE * PACE_DOWN * 0.9
+    assert _pace_at_debt(near_floor, 200) == pytest.approx(np.exp(-0.9 * PACE_DOWN), rel=1e-6)
+    assert _pace_at_debt(near_floor, 200) > floor
+    assert _pace_at_debt(BUDGET_SCALE * PACE_DOWN * 1.1, 200) == pytest.approx(floor, rel=1e-6)
+    assert _pace_at_debt(100.0, 200) == pytest.approx(floor, rel=1e-6)
 
 
 def test_pace_ceiling_rises_with_the_abandons_the_window_has_counted() -> None:
